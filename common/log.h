@@ -1,0 +1,21 @@
+/* log.h: levelled logging to stderr, each line tagged with time, process name and level. */
+#ifndef PAWPIPE_LOG_H
+#define PAWPIPE_LOG_H
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+
+/* Name the process (e.g. "loader") and the lowest level printed. Reads PAWPIPE_LOG_LEVEL
+ * (debug|info|warn|error) when level_name is NULL. Safe to call again (tests run stages as threads). */
+void log_init(const char *process_name, const char *level_name);
+int log_parse_level(const char *name, log_level_t *out);   /* 0, or -1 for an unknown name */
+void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Per-thread name override, so stages run as threads in one test process keep their own tags. */
+void log_set_thread_name(const char *name);
+
+#define LOG_D(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define LOG_I(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define LOG_W(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define LOG_E(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,11 @@
+/* timeutil.h: monotonic clock readings and sleeps, in the units the pipeline uses. */
+#ifndef PAWPIPE_TIMEUTIL_H
+#define PAWPIPE_TIMEUTIL_H
+
+#include <stdint.h>
+
+double now_s(void);        /* seconds on CLOCK_MONOTONIC */
+int64_t now_ms(void);      /* milliseconds on CLOCK_MONOTONIC */
+void sleep_ms(int ms);
+
+#endif

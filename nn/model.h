@@ -1,0 +1,83 @@
+/* model.h: a network is data. A spec file (models/*.ini) is parsed into an nn_model_t: the layer list
+ * with hyperparameters, shapes inferred at parse time, and every parameter's offset in the single
+ * contiguous parameter buffer (gradients and RMSprop state share that layout). */
+#ifndef PAWPIPE_MODEL_H
+#define PAWPIPE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/aug.h"
+
+#define NN_MAX_LAYERS 32
+#define NN_NAME_MAX 64
+
+typedef enum { NN_CONV2D = 1, NN_MAXPOOL2D, NN_FLATTEN, NN_DENSE, NN_DROPOUT } nn_layer_type_t;
+typedef enum { NN_ACT_NONE = 0, NN_ACT_RELU, NN_ACT_SIGMOID } nn_act_t;
+
+typedef struct {
+    char name[NN_NAME_MAX];   /* section name, e.g. "conv2d_1"; tensors are "<name>.kernel" / ".bias" */
+    nn_layer_type_t type;
+    nn_act_t act;
+    int filters, kernel;      /* conv2d: kernel x kernel, stride 1, 'valid' padding                */
+    int pool;                 /* maxpool2d: pool x pool window, stride pool                         */
+    int units;                /* dense                                                              */
+    double rate;              /* dropout: fraction dropped                                          */
+    int in_h, in_w, in_c;     /* input shape (dense: 1 x 1 x features)                              */
+    int out_h, out_w, out_c;  /* output shape                                                       */
+    size_t w_off, w_count;    /* kernel: offset and count in the parameter buffer (floats)
+                                 conv2d: HWIO (kh, kw, in_c, filters); dense: (in, units)           */
+    size_t b_off, b_count;    /* bias                                                               */
+    int line;                 /* line of the section header in the spec                             */
+} nn_layer_t;
+
+typedef struct {
+    char type[32];            /* "rmsprop"                                                          */
+    double learning_rate, rho, epsilon;
+} nn_optim_t;
+
+typedef struct {
+    int batch_size;           /* 20                                                                 */
+    int steps_per_epoch;      /* 100; 0 = one pass over the training split                          */
+    int epochs;               /* 30 or 100                                                          */
+    int validation_steps;     /* 50; 0 = the whole validation split                                 */
+    uint64_t seed;
+} nn_train_cfg_t;
+
+typedef struct {
+    char name[NN_NAME_MAX];
+    int in_h, in_w, in_c;     /* input 150 x 150 x 3                                                */
+    int n_layers;
+    nn_layer_t layers[NN_MAX_LAYERS];
+    size_t n_params;
+    char loss[32];            /* "binary_crossentropy"                                              */
+    nn_optim_t optim;
+    nn_train_cfg_t train;
+    aug_params_t aug;         /* aug.enabled == 0 when the spec has no [augmentation] section       */
+    char *spec_text;          /* the spec as read (owned), carried in checkpoints                   */
+} nn_model_t;
+
+/* Parse a spec. On error returns -1 and err_msg() is "FILE:LINE: problem", e.g.
+ * "models/bad.ini:14: unknown layer type 'conv3d'", or names the layer whose shapes do not fit. */
+int nn_model_load(const char *path, nn_model_t *m);
+int nn_model_parse(const char *text, const char *label, nn_model_t *m);
+void nn_model_free(nn_model_t *m);
+
+/* The Keras-style table: Layer (type), Output Shape, Param #, then Total/Trainable params. */
+void nn_model_summary(const nn_model_t *m, FILE *out);
+
+/* Named views of the parameter buffer, in layer order: "conv2d_1.kernel" (3,3,3,32), ... */
+typedef struct {
+    char name[NN_NAME_MAX + 16];
+    int ndim;
+    int64_t shape[4];
+    size_t offset, count;     /* in floats */
+} nn_param_view_t;
+
+int nn_param_views(const nn_model_t *m, nn_param_view_t *views, int cap);  /* returns the count */
+
+/* Glorot-uniform kernels, zero biases, as Keras does; a pure function of seed. */
+void nn_init_params(const nn_model_t *m, uint64_t seed, float *params);
+
+#endif

@@ -1,0 +1,42 @@
+/* sock.h: ZeroMQ helpers shared by every stage: default endpoints, socket set-up, and sending and
+ * receiving whole messages with a timeout. Every ZeroMQ call is checked; errors go to err_msg(). */
+#ifndef PAWPIPE_SOCK_H
+#define PAWPIPE_SOCK_H
+
+#include <zmq.h>
+
+#include "proto/proto.h"
+
+/* Default endpoints on one machine. Long-lived stages bind, the others connect (DESIGN.md s1).
+ *   jobs        loader binds PUSH      augmenters connect PULL
+ *   credits     loader binds PULL      trainer connects PUSH   (credits, START)
+ *   batches     trainer binds PULL     augmenters connect PUSH
+ *   checkpoints trainer binds PUB      evaluators connect SUB
+ * Each can be overridden by a flag or by the environment variable named beside it. */
+#define EP_JOBS_BIND          "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS_BIND        */
+#define EP_JOBS               "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS             */
+#define EP_CREDITS_BIND       "tcp://127.0.0.1:5556"   /* PAWPIPE_CREDITS_BIND     */
+#define EP_CREDITS            "tcp://127.0.0.1:5556"   /* PAWPIPE_CREDITS          */
+#define EP_BATCHES_BIND       "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES_BIND     */
+#define EP_BATCHES            "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES          */
+#define EP_CHECKPOINTS_BIND   "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS_BIND */
+#define EP_CHECKPOINTS        "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS      */
+
+/* Create a socket of `type`, set linger 0 and the high-water marks (0 = ZeroMQ default), then bind
+ * or connect. Returns the socket or NULL with err_msg(). */
+void *sock_bind(void *zctx, int type, const char *endpoint, int hwm);
+void *sock_connect(void *zctx, int type, const char *endpoint, int hwm);
+void sock_close(void **sock);   /* closes and NULLs; NULL is fine */
+
+/* Encode m with scratch and send it as one frame. flags: 0 or ZMQ_DONTWAIT.
+ * Returns 0, 1 when ZMQ_DONTWAIT and the send would block, or -1 with err_msg(). */
+int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags);
+
+/* Receive one frame into *frame (initialised by the caller once with zmq_msg_init and closed once
+ * at the end; this function reuses it) and decode it into *out, which points into *frame.
+ * timeout_ms < 0 waits for ever. Returns 1 with a message, 0 on timeout (or EINTR), -1 when the
+ * frame could not be decoded (err_msg() says why; the socket is fine, go on), -2 when the socket
+ * itself failed (e.g. the context was terminated). */
+int sock_recv(void *sock, zmq_msg_t *frame, const proto_limits_t *lim, msg_t *out, int timeout_ms);
+
+#endif
