@@ -21,10 +21,15 @@ void err_prepend(const char *fmt, ...) {
     vsnprintf(head, ERR_CAP, fmt, ap);
     va_end(ap);
     memcpy(old, err_buf, ERR_CAP);
-    if (old[0])
-        snprintf(err_buf, ERR_CAP, "%s: %s", head, old);
-    else
-        snprintf(err_buf, ERR_CAP, "%s", head);
+    size_t n = strnlen(head, ERR_CAP - 1);
+    memcpy(err_buf, head, n);
+    err_buf[n] = '\0';
+    if (old[0] && n + 2 < ERR_CAP) {
+        memcpy(err_buf + n, ": ", 2);
+        size_t m = strnlen(old, ERR_CAP - n - 3);
+        memcpy(err_buf + n + 2, old, m);
+        err_buf[n + 2 + m] = '\0';
+    }
 }
 
 const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }

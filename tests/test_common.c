@@ -1,0 +1,108 @@
+/* test_common.c: common/ — Philox known answers, seed derivation, flag parsing, the error buffer. */
+#include <stdlib.h>
+
+#include "common/check.h"
+#include "common/cli.h"
+#include "common/rng.h"
+#include "test.h"
+
+TEST(philox_known_answers) {
+    /* Known-answer vectors of Random123 (kat_vectors, philox4x32_10). */
+    uint32_t o[4];
+    philox4x32(0, 0, 0, o);
+    EXPECT(o[0] == 0x6627e8d5u && o[1] == 0xe169c58du && o[2] == 0xbc57ac4cu && o[3] == 0x9b00dbd8u);
+    philox4x32(~0ull, ~0ull, ~0ull, o);
+    EXPECT(o[0] == 0x408f276du && o[1] == 0x41c83b0eu && o[2] == 0xa20bc7c6u && o[3] == 0x6d5451fdu);
+    philox4x32(0x299f31d0a4093822ull, 0x0370734413198a2eull, 0x85a308d3243f6a88ull, o);
+    EXPECT(o[0] == 0xd16cfe09u && o[1] == 0x94fdccebu && o[2] == 0x5001e420u && o[3] == 0x24126ea1u);
+}
+
+TEST(streams_are_pure_functions) {
+    rng_t a, b;
+    rng_init(&a, 42, 7);
+    rng_init(&b, 42, 7);
+    for (int i = 0; i < 1000; i++) EXPECT(rng_u32(&a) == rng_u32(&b));
+    rng_init(&a, 42, 7);
+    for (int i = 0; i < 37; i++) {
+        float u = rng_uniform_f(&a);
+        EXPECT(u == rng_uniform_at(42, 7, (uint64_t)i));
+    }
+    EXPECT(rng_derive3(1, 2, 3) != rng_derive3(1, 3, 2));
+    EXPECT(rng_derive3(1, 2, 3) == rng_derive3(1, 2, 3));
+}
+
+TEST(uniform_moments) {
+    rng_t r;
+    rng_init(&r, 123, 0);
+    double sum = 0, sum2 = 0, lo = 1e9, hi = -1e9;
+    int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double u = rng_uniform(&r, -40, 40);
+        sum += u, sum2 += u * u;
+        lo = u < lo ? u : lo, hi = u > hi ? u : hi;
+    }
+    double mean = sum / n, var = sum2 / n - mean * mean;
+    EXPECT(fabs(mean) < 0.3);
+    EXPECT(fabs(var - 80.0 * 80.0 / 12.0) < 10.0);
+    EXPECT(lo >= -40 && hi < 40 && lo < -39.9 && hi > 39.9);
+}
+
+TEST(cli_flags_env_and_errors) {
+    const char *ep = "default";
+    int n = 3, flag = 0;
+    double lr = 0.5;
+    cli_opt_t opts[] = {
+        {"endpoint", CLI_STR, &ep, "TEST_CLI_EP", "ENDPOINT", "where"},
+        {"count", CLI_INT, &n, NULL, "N", "how many"},
+        {"lr", CLI_F64, &lr, "TEST_CLI_LR", "X", "rate"},
+        {"flag", CLI_BOOL, &flag, NULL, NULL, "a switch"},
+    };
+    setenv("TEST_CLI_EP", "from-env", 1);
+    setenv("TEST_CLI_LR", "0.25", 1);
+    char *argv1[] = {"prog", "--count", "9", "--flag", "--endpoint", "from-flag", NULL};
+    EXPECT(cli_parse(6, argv1, opts, 4, "", "", NULL) == 0);
+    EXPECT(strcmp(ep, "from-flag") == 0 && n == 9 && flag == 1 && lr == 0.25);
+
+    char *argv2[] = {"prog", "--bogus", NULL};
+    EXPECT(cli_parse(2, argv2, opts, 4, "", "", NULL) == -1);
+    char *argv3[] = {"prog", "--count", "nine", NULL};
+    EXPECT(cli_parse(3, argv3, opts, 4, "", "", NULL) == -1);
+    char *argv4[] = {"prog", "stray", NULL};
+    EXPECT(cli_parse(2, argv4, opts, 4, "", "", NULL) == -1);
+    int first = 0;
+    char *argv5[] = {"prog", "a.jpg", "--count", "2", "b.jpg", NULL};
+    EXPECT(cli_parse(5, argv5, opts, 4, "", "", &first) == 0);
+    EXPECT(n == 2 && first == 3);   /* getopt permutes: positionals end up after the flags */
+    setenv("TEST_CLI_LR", "fast", 1);
+    char *argv6[] = {"prog", NULL};
+    EXPECT(cli_parse(1, argv6, opts, 4, "", "", NULL) == -1);
+}
+
+static int failing_step(int x) {
+    CHECK(x > 0, "x is %d", x);
+    return 0;
+}
+static int caller(int x) {
+    TRY(failing_step(x));
+    return 0;
+}
+
+TEST(check_records_statement_and_context) {
+    err_clear();
+    EXPECT(caller(1) == 0);
+    EXPECT(caller(-3) == -1);
+    const char *m = err_msg();
+    EXPECT(strstr(m, "x > 0") != NULL);
+    EXPECT(strstr(m, "x is -3") != NULL);
+    EXPECT(strstr(m, "test_common.c:") != NULL);
+    EXPECT(strstr(m, "failing_step(x)") != NULL);
+}
+
+int main(void) {
+    RUN(philox_known_answers);
+    RUN(streams_are_pure_functions);
+    RUN(uniform_moments);
+    RUN(cli_flags_env_and_errors);
+    RUN(check_records_statement_and_context);
+    return TEST_SUMMARY();
+}
