@@ -1,0 +1,13 @@
+# A thin wrapper: everything happens in scripts/dev and CMake.
+.PHONY: all build test demo deps clean
+all: build
+build:
+	scripts/dev build
+test:
+	scripts/dev test
+demo:
+	scripts/dev demo
+deps:
+	scripts/dev deps
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,34 @@
+/* proc.c: stop flag on SIGINT/SIGTERM, and parent-death signal for supervised runs. */
+#include "common/proc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common/check.h"
+
+volatile sig_atomic_t proc_stop = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    if (proc_stop) _exit(130);
+    proc_stop = 1;
+}
+
+int proc_setup(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGINT, &sa, NULL) == 0);
+    CHECK(sigaction(SIGTERM, &sa, NULL) == 0);
+    signal(SIGPIPE, SIG_IGN);
+    const char *e = getenv("PAWPIPE_DIE_WITH_PARENT");
+    if (e && strcmp(e, "1") == 0) {
+        pid_t parent = getppid();
+        CHECK(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0);
+        if (getppid() != parent) proc_stop = 1;   /* the parent died before prctl took effect */
+    }
+    return 0;
+}
