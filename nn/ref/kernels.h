@@ -29,6 +29,11 @@ void ref_dense_backward(const float *x, const float *k, const float *dy, float *
 void ref_relu_forward(float *y, size_t count);
 void ref_relu_backward(const float *y, float *dy, size_t count);
 
+/* Sigmoid in place (hidden layers; the output layer's sigmoid is folded into the loss); backward:
+ * dy *= y * (1 - y), with y the sigmoid output. */
+void ref_sigmoid_forward(float *y, size_t count);
+void ref_sigmoid_backward(const float *y, float *dy, size_t count);
+
 /* Inverted dropout in place: element i is kept when rng_uniform_at(seed, stream, i) >= rate and
  * then scaled by 1 / (1 - rate); dropped elements become 0. Backward applies the same mask. */
 void ref_dropout_forward(float *y, size_t count, double rate, uint64_t seed, uint64_t stream);

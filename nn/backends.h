@@ -1,0 +1,13 @@
+/* backends.h: the backend tables the registry (nn/backend.c) lists; internal to nn/. */
+#ifndef PAWPIPE_BACKENDS_H
+#define PAWPIPE_BACKENDS_H
+
+#include "nn/backend.h"
+
+extern const nn_backend_t nn_backend_ref;    /* nn/ref/backend.c: plain-C reference kernels */
+extern const nn_backend_t nn_backend_cpu;    /* nn/cpu/: oneDNN                             */
+#ifdef PAWPIPE_HAVE_CUDA
+extern const nn_backend_t nn_backend_cuda;   /* nn/cuda/: cuDNN, cuBLAS                     */
+#endif
+
+#endif
