@@ -1,0 +1,5 @@
+# Tests of the reference kernels and the ref backend: finite differences and PyTorch fixtures.
+add_executable(test_gradcheck test_gradcheck.c)
+target_link_libraries(test_gradcheck nn common testlib)
+add_test(NAME nn_gradcheck COMMAND test_gradcheck)
+set_tests_properties(nn_gradcheck PROPERTIES LABELS "nn;unit" SKIP_RETURN_CODE 77 TIMEOUT 60)
