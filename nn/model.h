@@ -1,4 +1,4 @@
-/* model.h: a network is data. A spec file (models/*.ini) is parsed into an nn_model_t: the layer list
+/* model.h: a network is data. A spec file (models/NAME.ini) is parsed into an nn_model_t: the layer list
  * with hyperparameters, shapes inferred at parse time, and every parameter's offset in the single
  * contiguous parameter buffer (gradients and RMSprop state share that layout). */
 #ifndef PAWPIPE_MODEL_H
@@ -30,6 +30,8 @@ typedef struct {
                                  conv2d: HWIO (kh, kw, in_c, filters); dense: (in, units)           */
     size_t b_off, b_count;    /* bias                                                               */
     int line;                 /* line of the section header in the spec                             */
+    int flat;                 /* 1: the output is a vector (after flatten): out_h = out_w = 1,
+                                 out_c features; 0: an (out_h, out_w, out_c) feature map            */
 } nn_layer_t;
 
 typedef struct {
@@ -58,11 +60,19 @@ typedef struct {
     char *spec_text;          /* the spec as read (owned), carried in checkpoints                   */
 } nn_model_t;
 
-/* Parse a spec. On error returns -1 and err_msg() is "FILE:LINE: problem", e.g.
- * "models/bad.ini:14: unknown layer type 'conv3d'", or names the layer whose shapes do not fit. */
+/* Parse a spec (format: docs/model-spec.md). On error returns -1, m holds nothing to free, and
+ * err_msg() is "FILE:LINE: problem", e.g. "models/bad.ini:14: unknown layer type 'conv3d'", or
+ * names the layer (and its section's line) whose shapes do not fit. nn_model_parse takes the text
+ * itself; label stands for the file name in messages. */
 int nn_model_load(const char *path, nn_model_t *m);
 int nn_model_parse(const char *text, const char *label, nn_model_t *m);
-void nn_model_free(nn_model_t *m);
+void nn_model_free(nn_model_t *m);      /* frees spec_text and NULLs it; safe to call twice */
+
+/* Names as written in specs ("conv2d", "max_pooling2d", ...; "relu", "sigmoid", "linear") and Keras'
+ * class names ("Conv2D", "MaxPooling2D", ...). */
+const char *nn_layer_type_name(nn_layer_type_t t);
+const char *nn_layer_class_name(nn_layer_type_t t);
+const char *nn_act_name(nn_act_t a);
 
 /* The Keras-style table: Layer (type), Output Shape, Param #, then Total/Trainable params. */
 void nn_model_summary(const nn_model_t *m, FILE *out);
@@ -75,7 +85,11 @@ typedef struct {
     size_t offset, count;     /* in floats */
 } nn_param_view_t;
 
-int nn_param_views(const nn_model_t *m, nn_param_view_t *views, int cap);  /* returns the count */
+#define NN_MAX_PARAM_VIEWS (2 * NN_MAX_LAYERS)
+
+/* Fills at most cap views (views may be NULL when cap is 0) and returns how many the model has
+ * (kernel then bias of each layer with parameters; views tile [0, n_params) in order). */
+int nn_param_views(const nn_model_t *m, nn_param_view_t *views, int cap);
 
 /* Glorot-uniform kernels, zero biases, as Keras does; a pure function of seed. */
 void nn_init_params(const nn_model_t *m, uint64_t seed, float *params);
