@@ -25,8 +25,11 @@ typedef struct {
     ds_file_t *files;    /* sorted by (class, file name) */
 } ds_split_t;
 
-/* Index DIR/split. Errors (-1 with err_msg()): folder missing, no class folders, fewer than
- * min_classes classes, no images. Files with other extensions are ignored (counted in *ignored). */
+/* Index DIR/split (split NULL or "": DIR itself holds the class folders). Class folders are searched
+ * recursively, in os.walk order; hidden entries (names starting with '.') are skipped; .jpg, .jpeg
+ * and .png in any case are images. Errors (-1 with err_msg()): folder missing, no class folders,
+ * fewer than min_classes classes, no images. Files with other extensions are ignored (counted in
+ * *ignored when it is not NULL). */
 int ds_index(const char *dir, const char *split, int min_classes, ds_split_t *out, int64_t *ignored);
 void ds_free(ds_split_t *s);
 

@@ -1,0 +1,192 @@
+/* image.c: decoding with libvips: header check first, shrink-on-load, conversion to 8-bit sRGB. */
+#include "image/image.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vips/vips.h>
+
+#include "common/check.h"
+#include "image/dataset.h"
+
+/* Record libvips' error buffer (its last line carries the reason) after `what`, clear it, return -1. */
+static int vips_fail(const char *what) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", vips_error_buffer());
+    vips_error_clear();
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p == '\n') *p = ';';
+    err_set("%s: %s", what, msg[0] ? msg : "libvips gave no reason");
+    return -1;
+}
+
+void img_decode_opts_default(img_decode_opts_t *o, int target_width, int target_height) {
+    o->target_width = target_width;
+    o->target_height = target_height;
+    o->max_scale = 2.0;
+    o->max_pixels = 100000000;
+}
+
+int img_init(const char *argv0) {
+    if (VIPS_INIT(argv0 ? argv0 : "pawpipe") != 0) return vips_fail("libvips start-up");
+    vips_concurrency_set(1);   /* we scale with processes, not threads */
+    vips_block_untrusted_set(TRUE);   /* only the loaders libvips considers fuzzed and safe */
+    vips_cache_set_max(0);     /* every image is decoded once: an operation cache only costs memory */
+    return 0;
+}
+
+void img_free(img_t *im) {
+    free(im->pixels);
+    im->pixels = NULL;
+    im->cap = 0;
+    im->width = im->height = 0;
+}
+
+/* How much to shrink on load: the largest factor that keeps both sides at least max_scale x the
+ * target side (1: none). */
+static double shrink_factor(int w, int h, const img_decode_opts_t *o) {
+    double keep = fmax(o->max_scale * o->target_width / w, o->max_scale * o->target_height / h);
+    return keep >= 1.0 ? 1.0 : 1.0 / keep;
+}
+
+/* Flatten alpha on white, convert any colourspace (grey, CMYK, 16-bit, ...) to 8-bit sRGB, 3 bands. */
+static int to_srgb8(VipsImage *in, VipsImage **t, VipsImage **out) {
+    VipsImage *im = in;
+    if (vips_image_hasalpha(im)) {
+        double max_alpha = im->BandFmt == VIPS_FORMAT_USHORT ? 65535.0 : 255.0;
+        double white = im->Type == VIPS_INTERPRETATION_CMYK ? 0.0 : max_alpha;
+        VipsArrayDouble *bg = vips_array_double_new(&white, 1);
+        int rc = vips_flatten(im, &t[0], "background", bg, "max_alpha", max_alpha, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (rc != 0) return vips_fail("flattening alpha");
+        im = t[0];
+    }
+    if (im->Type != VIPS_INTERPRETATION_sRGB || im->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_colourspace(im, &t[1], VIPS_INTERPRETATION_sRGB, NULL) != 0)
+            return vips_fail("converting to sRGB");
+        im = t[1];
+    }
+    if (im->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_cast(im, &t[2], VIPS_FORMAT_UCHAR, "shift", im->BandFmt == VIPS_FORMAT_USHORT, NULL) != 0)
+            return vips_fail("converting to 8 bits");
+        im = t[2];
+    }
+    if (im->Bands == 1) {
+        VipsImage *three[3] = {im, im, im};
+        if (vips_bandjoin(three, &t[3], 3, NULL) != 0) return vips_fail("grey to RGB");
+        im = t[3];
+    } else if (im->Bands != 3) {
+        if (im->Bands < 3) {
+            err_set("cannot make RGB of a %d-band image", im->Bands);
+            return -1;
+        }
+        if (vips_extract_band(im, &t[3], 0, "n", 3, NULL) != 0) return vips_fail("taking 3 bands");
+        im = t[3];
+    }
+    *out = im;
+    return 0;
+}
+
+/* Run the pipeline ending at `im` into out's reused buffer (grown, never shrunk). */
+static int write_pixels(VipsImage *im, VipsImage **t, img_t *out) {
+    size_t need = (size_t)im->Xsize * (size_t)im->Ysize * 3;
+    if (need > out->cap) {
+        uint8_t *p = realloc(out->pixels, need);
+        CHECK(p != NULL, "out of memory for a %dx%d image", im->Xsize, im->Ysize);
+        out->pixels = p;
+        out->cap = need;
+    }
+    if (!(t[0] = vips_image_new_from_memory(out->pixels, need, im->Xsize, im->Ysize, 3, VIPS_FORMAT_UCHAR)))
+        return vips_fail("wrapping the output buffer");
+    if (vips_image_write(im, t[0]) != 0) return vips_fail("decoding");
+    out->width = im->Xsize;
+    out->height = im->Ysize;
+    return 0;
+}
+
+int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t *out) {
+    CHECK(bytes != NULL && len > 0, "empty input (0 bytes)");
+    const char *loader = vips_foreign_find_load_buffer(bytes, len);
+    if (!loader) {
+        vips_error_clear();
+        err_set("not an image: no decoder recognises these %zu bytes", len);
+        return -1;
+    }
+    int rc = -1;
+    VipsImage *ctx = vips_image_new();
+    VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(ctx), 8);
+
+    /* The header alone (libvips loaders are lazy): refuse decompression bombs before decoding. */
+    t[0] = vips_image_new_from_buffer(bytes, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                      VIPS_FAIL_ON_ERROR, NULL);
+    if (!t[0]) {
+        vips_fail("not a readable image");
+        goto done;
+    }
+    int w = t[0]->Xsize, h = t[0]->Ysize;
+    CHECK_GOTO(w > 0 && h > 0, done, "image has no pixels (%dx%d)", w, h);
+    CHECK_GOTO((int64_t)w * h <= o->max_pixels, done, "%dx%d is over the %lld-pixel limit", w, h,
+               (long long)o->max_pixels);
+
+    /* Shrink on load, no resampling: libjpeg scales by 1/2, 1/4 or 1/8 while decoding the DCT blocks;
+     * other formats are block-averaged by an integer factor. The result keeps between max_scale and
+     * 2 x max_scale times the target size. (vips_thumbnail would add a Lanczos reduce to the exact
+     * size, which costs more than the decode: see docs/augmentation.md.) Autorotation stays off:
+     * Keras (PIL) ignores EXIF orientation. fail_on=error: a truncated or corrupt file is an error,
+     * not a half-grey image. */
+    double f = shrink_factor(w, h, o);
+    int jpeg = strcmp(loader, "VipsForeignLoadJpegBuffer") == 0;
+    VipsImage *im = t[0], *rgb = NULL;
+    if (jpeg && f >= 2.0) {
+        int s = f >= 8.0 ? 8 : f >= 4.0 ? 4 : 2;
+        if (!(t[1] = vips_image_new_from_buffer(bytes, len, "", "shrink", s, "access", VIPS_ACCESS_SEQUENTIAL,
+                                                "fail_on", VIPS_FAIL_ON_ERROR, NULL))) {
+            vips_fail("shrink-on-load");
+            goto done;
+        }
+        im = t[1];
+    }
+    if (to_srgb8(im, &t[2], &rgb) != 0) goto done;
+    if (!jpeg && f >= 2.0) {   /* after flattening, so transparent pixels do not bleed in */
+        if (vips_shrink(rgb, &t[1], (int)f, (int)f, NULL) != 0) {
+            vips_fail("shrinking");
+            goto done;
+        }
+        rgb = t[1];
+    }
+    if (write_pixels(rgb, &t[6], out) != 0) goto done;
+    rc = 0;
+done:
+    g_object_unref(ctx);
+    return rc;
+}
+
+int img_decode_file(const char *path, const img_decode_opts_t *o, img_t *out) {
+    /* One read buffer per thread, grown as needed and kept: no allocation per file. */
+    static _Thread_local uint8_t *buf;
+    static _Thread_local size_t cap;
+    size_t len = 0;
+    if (ds_read_file(path, &buf, &cap, &len) != 0) return -1;
+    if (img_decode(buf, len, o, out) != 0) {
+        err_prepend("%s", path);
+        return -1;
+    }
+    return 0;
+}
+
+int img_save_png(const char *path, const uint8_t *rgb, int width, int height) {
+    CHECK(width > 0 && height > 0, "cannot save a %dx%d image", width, height);
+    VipsImage *im = vips_image_new_from_memory(rgb, (size_t)width * height * 3, width, height, 3,
+                                               VIPS_FORMAT_UCHAR);
+    if (!im) return vips_fail("wrapping pixels");
+    int rc = vips_pngsave(im, path, NULL);
+    g_object_unref(im);
+    if (rc != 0) {
+        vips_fail("writing PNG");
+        err_prepend("%s", path);
+        return -1;
+    }
+    return 0;
+}
