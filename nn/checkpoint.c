@@ -289,10 +289,11 @@ static int check_layout(const char *path, entry_t *es, int n_es, const nn_param_
                         uint64_t data_size) {
     int have[NN_MAX_PARAM_VIEWS][2] = {{0}}, n_rms = 0;
     uint64_t need = 0, covered = 0;
+    const char *last = NULL;
     for (int i = 0; i < n_es; i++) {
         have[es[i].view][es[i].is_rms] = 1;
         n_rms += es[i].is_rms;
-        if (es[i].end > need) need = es[i].end;
+        if (es[i].end > need) need = es[i].end, last = es[i].name;
         covered += es[i].end - es[i].begin;
     }
     for (int i = 0; i < n_views; i++)
@@ -300,8 +301,8 @@ static int check_layout(const char *path, entry_t *es, int n_es, const nn_param_
     for (int i = 0; n_rms && i < n_views; i++)
         if (!have[i][1]) return refuse(path, "missing tensor '%s.rms' (the RMSprop state is partial)", views[i].name);
     if (need > data_size)
-        return refuse(path, "truncated: the tensors need %llu bytes of data, the file has %llu",
-                      (unsigned long long)need, (unsigned long long)data_size);
+        return refuse(path, "truncated (or data_offsets out of range): tensor '%s' ends at byte %llu of the data, "
+                      "the file has %llu", last, (unsigned long long)need, (unsigned long long)data_size);
     qsort(es, (size_t)n_es, sizeof *es, by_begin);
     for (int i = 1; i < n_es; i++)
         if (es[i].begin < es[i - 1].end) return refuse(path, "tensors '%s' and '%s' overlap", es[i - 1].name, es[i].name);

@@ -109,7 +109,7 @@ int nn_model_infer(nn_model_t *m, const char *label) {
     if (strcmp(m->loss, "binary_crossentropy") == 0 &&
         (last->type != NN_DENSE || last->units != 1 || last->act != NN_ACT_SIGMOID)) {
         char got[64];
-        if (last->type == NN_DENSE) snprintf(got, sizeof got, "dense, %d units, %s", last->units, nn_act_name(last->act));
+        if (last->type == NN_DENSE) snprintf(got, sizeof got, "dense, units = %d, %s", last->units, nn_act_name(last->act));
         else snprintf(got, sizeof got, "%s", nn_layer_type_name(last->type));
         return spec_error(label, last->line, "last layer %s: binary_crossentropy needs a dense layer with units = 1 "
                           "and activation = sigmoid (got %s)", last->name, got);

@@ -54,11 +54,13 @@ static int lookup(sec_t c, const char *key, int required, const spec_entry_t **e
     return 1;
 }
 
+/* 0, -1 if s is not an integer, -2 if it is one beyond long's range. */
 static int parse_long(const char *s, long *out) {
     char *end;
     errno = 0;
     *out = strtol(s, &end, 10);
-    return end != s && *end == '\0' && errno == 0 ? 0 : -1;
+    if (end == s || *end != '\0') return -1;
+    return errno == ERANGE ? -2 : 0;
 }
 
 static int get_int(sec_t c, const char *key, int required, long lo, long hi, int *out) {
@@ -66,8 +68,10 @@ static int get_int(sec_t c, const char *key, int required, long lo, long hi, int
     int rc = lookup(c, key, required, &e);
     if (rc <= 0) return rc;
     long v;
-    if (parse_long(e->value, &v)) return spec_error(c.label, e->line, "'%s' must be an integer, got '%s'", key, e->value);
-    if (v < lo || v > hi) return spec_error(c.label, e->line, "'%s' = %ld is out of range [%ld, %ld]", key, v, lo, hi);
+    rc = parse_long(e->value, &v);
+    if (rc == -1) return spec_error(c.label, e->line, "'%s' must be an integer, got '%s'", key, e->value);
+    if (rc == -2 || v < lo || v > hi)
+        return spec_error(c.label, e->line, "'%s' = %s is out of range [%ld, %ld]", key, e->value, lo, hi);
     *out = (int)v;
     return 0;
 }

@@ -1,0 +1,470 @@
+/* test_checkpoint.c: safetensors checkpoints: bit-exact round trips with metadata, and refusal of
+ * truncated files, non-checkpoints, corrupt headers and checkpoints of another model; plus the strict
+ * JSON reader underneath.
+ * Usage: test_checkpoint SOURCE_DIR SCRATCH_DIR
+ *        test_checkpoint SOURCE_DIR --write-fixture PATH   (for tests/test_ckpt_load.py) */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "nn/checkpoint.h"
+#include "nn/json.h"
+#include "nn/model.h"
+#include "tests/test.h"
+
+static const char *src_dir = ".", *scratch = ".";
+
+static void path_in(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", scratch, name); }
+
+static int load_model(const char *name, nn_model_t *m) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/%s", src_dir, name);
+    int rc = nn_model_load(path, m);
+    if (rc) fprintf(stderr, "  %s\n", err_msg());
+    return rc;
+}
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) free(buf), buf = NULL;
+    fclose(f);
+    if (buf) buf[n] = '\0', *len = (size_t)n;
+    return buf;
+}
+
+static int write_all(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Deterministic, exactly representable values: the Python test recomputes them. */
+static void fixture_values(size_t n, float *p, float *r) {
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (float)((int)(i % 2001) - 1000) / 1024.0f;
+        r[i] = (float)(i % 997) / 512.0f;
+    }
+}
+
+static nn_ckpt_info_t sample_info(void) {
+    nn_ckpt_info_t info = {.epoch = 3, .step = 300, .seed = 0xFEDCBA9876543210ull, .n_metrics = 4};
+    static const char *names[] = {"loss", "accuracy", "val_loss", "val_accuracy \"quoted\""};
+    static const double values[] = {0.6931471805599453, 0.5, 1.0 / 3.0, 0.72};
+    for (int i = 0; i < 4; i++) {
+        snprintf(info.metric_names[i], sizeof info.metric_names[i], "%s", names[i]);
+        info.metric_values[i] = values[i];
+    }
+    return info;
+}
+
+/* A model with its Glorot parameters and a made-up RMSprop state. */
+typedef struct {
+    nn_model_t m;
+    float *p, *r;
+} fixture_t;
+
+static int fixture_new(const char *spec, fixture_t *f) {
+    if (load_model(spec, &f->m)) return -1;
+    f->p = malloc(f->m.n_params * sizeof(float));
+    f->r = malloc(f->m.n_params * sizeof(float));
+    if (!f->p || !f->r) return -1;
+    nn_init_params(&f->m, 7, f->p);
+    for (size_t i = 0; i < f->m.n_params; i++) f->r[i] = f->p[i] * f->p[i] + (float)i * 1e-12f;
+    return 0;
+}
+
+static void fixture_free(fixture_t *f) {
+    free(f->p);
+    free(f->r);
+    nn_model_free(&f->m);
+}
+
+TEST(round_trip) {
+    fixture_t f;
+    REQUIRE(fixture_new("model1.ini", &f) == 0);
+    nn_ckpt_info_t info = sample_info(), got;
+    char path[4096], tmp[4200];
+    path_in(path, sizeof path, "round.safetensors");
+    REQUIRE(nn_ckpt_save(path, &f.m, &info, f.p, f.r) == 0);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    EXPECT(access(tmp, F_OK) != 0);   /* the temporary file was renamed away */
+    REQUIRE(nn_ckpt_save(path, &f.m, &info, f.p, f.r) == 0);   /* over an existing file */
+
+    nn_model_t m;
+    float *p = NULL, *r = NULL;
+    if (nn_ckpt_load(path, &m, &got, &p, &r)) fprintf(stderr, "  %s\n", err_msg());
+    REQUIRE(p && r);
+    EXPECT(m.n_params == f.m.n_params);
+    EXPECT(memcmp(p, f.p, m.n_params * sizeof *p) == 0);
+    EXPECT(memcmp(r, f.r, m.n_params * sizeof *r) == 0);
+    EXPECT(got.epoch == 3 && got.step == 300 && got.seed == 0xFEDCBA9876543210ull);
+    EXPECT(got.n_metrics == 4);
+    for (int i = 0; i < got.n_metrics && i < 4; i++) {
+        EXPECT(strcmp(got.metric_names[i], info.metric_names[i]) == 0);
+        EXPECT(got.metric_values[i] == info.metric_values[i]);   /* %.17g round-trips exactly */
+    }
+    EXPECT(strcmp(m.spec_text, f.m.spec_text) == 0);
+    EXPECT(nn_model_same(&m, &f.m) == 0);
+    EXPECT(m.train.epochs == 30 && m.optim.learning_rate == 1e-4);
+
+    size_t len;
+    char *bytes = read_all(path, &len);
+    REQUIRE(bytes);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | (unsigned char)bytes[i];
+    EXPECT((8 + hlen) % 8 == 0);
+    EXPECT(len == 8 + hlen + 2 * m.n_params * sizeof(float));
+    EXPECT(memcmp(bytes + 8 + hlen, f.p, 16) == 0);   /* the data is the parameter buffer as it is */
+    fprintf(stderr, "  %zu bytes, header %llu bytes\n", len, (unsigned long long)hlen);
+    free(bytes);
+    free(p);
+    free(r);
+    nn_model_free(&m);
+    fixture_free(&f);
+}
+
+TEST(without_rms) {
+    fixture_t f;
+    REQUIRE(fixture_new("model2.ini", &f) == 0);
+    nn_ckpt_info_t info = {.epoch = 1};
+    char path[4096];
+    path_in(path, sizeof path, "norms.safetensors");
+    REQUIRE(nn_ckpt_save(path, &f.m, &info, f.p, NULL) == 0);
+    nn_model_t m;
+    float *p = NULL, *r = NULL;
+    REQUIRE(nn_ckpt_load(path, &m, NULL, &p, &r) == 0);
+    EXPECT(memcmp(p, f.p, m.n_params * sizeof *p) == 0);
+    int zero = 1;
+    for (size_t i = 0; i < m.n_params; i++) zero &= r[i] == 0.0f;
+    EXPECT(zero);
+    EXPECT(m.aug.enabled == 1 && m.layers[9].type == NN_DROPOUT);
+    free(p);
+    free(r);
+    nn_model_free(&m);
+    path_in(path, sizeof path, "round.safetensors");   /* rms present but not asked for */
+    REQUIRE(nn_ckpt_load(path, &m, NULL, &p, NULL) == 0);
+    free(p);
+    nn_model_free(&m);
+    fixture_free(&f);
+}
+
+/* Spec text and metric names with characters JSON must escape, and UTF-8. */
+TEST(escaping) {
+    fixture_t f;
+    REQUIRE(fixture_new("model1.ini", &f) == 0);
+    size_t n = strlen(f.m.spec_text);
+    const char *extra = "; \"quotes\" \\back\\slashes\\ \ttab, caf\xC3\xA9, \xF0\x9F\x90\xB1 \x7F \\u0041\r\n";
+    char *text = malloc(n + strlen(extra) + 1);
+    REQUIRE(text);
+    sprintf(text, "%s%s", extra, f.m.spec_text);
+    nn_model_t odd;
+    REQUIRE(nn_model_parse(text, "odd.ini", &odd) == 0);
+    nn_ckpt_info_t info = {.n_metrics = 1, .metric_values = {-0.0}};
+    snprintf(info.metric_names[0], sizeof info.metric_names[0], "a\\b\"c\x01");
+    char path[4096];
+    path_in(path, sizeof path, "odd.safetensors");
+    REQUIRE(nn_ckpt_save(path, &odd, &info, f.p, f.r) == 0);
+    nn_model_t m;
+    nn_ckpt_info_t got;
+    float *p, *r;
+    REQUIRE(nn_ckpt_load(path, &m, &got, &p, &r) == 0);
+    EXPECT(strcmp(m.spec_text, text) == 0);
+    EXPECT(got.n_metrics == 1 && strcmp(got.metric_names[0], info.metric_names[0]) == 0);
+    free(p);
+    free(r);
+    free(text);
+    nn_model_free(&m);
+    nn_model_free(&odd);
+    fixture_free(&f);
+}
+
+/* Load must fail with a message containing want. */
+static void expect_refused(const char *path, const char *want) {
+    nn_model_t m;
+    nn_ckpt_info_t info;
+    float *p = (float *)1, *r = (float *)1;
+    int rc = nn_ckpt_load(path, &m, &info, &p, &r);
+    int ok = rc == -1 && strstr(err_msg(), want) && strstr(err_msg(), path) && !p && !r && !m.spec_text;
+    fprintf(stderr, "  %s: %s\n", ok ? "ok" : "WRONG", rc ? err_msg() : "accepted");
+    EXPECT(ok);
+    if (rc == 0) free(p), free(r), nn_model_free(&m);
+}
+
+TEST(truncated) {
+    char path[4096], cut[4096];
+    path_in(path, sizeof path, "round.safetensors");
+    path_in(cut, sizeof cut, "cut.safetensors");
+    size_t len;
+    char *bytes = read_all(path, &len);
+    REQUIRE(bytes);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | (unsigned char)bytes[i];
+    size_t lengths[] = {0, 1, 7, 8, 9, 8 + hlen / 2, 8 + hlen - 1, 8 + hlen, 8 + hlen + 4, len / 2, len - 4, len - 1};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        REQUIRE(write_all(cut, bytes, lengths[i]) == 0);
+        fprintf(stderr, "  %zu of %zu bytes\n", lengths[i], len);
+        expect_refused(cut, "truncated");
+    }
+    free(bytes);
+}
+
+/* Copy src to dst replacing the first `find` in the JSON header by `repl` (the header length is fixed
+ * up); returns -1 if find is not in the header. */
+static int edit_header(const char *src, const char *dst, const char *find, const char *repl) {
+    size_t len;
+    char *b = read_all(src, &len);
+    if (!b) return -1;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | (unsigned char)b[i];
+    char *h = strndup(b + 8, hlen);
+    char *at = h ? strstr(h, find) : NULL;
+    int rc = -1;
+    if (at) {
+        size_t nh = hlen - strlen(find) + strlen(repl), out_len = 8 + nh + (len - 8 - hlen);
+        char *out = malloc(out_len);
+        for (int i = 0; i < 8; i++) out[i] = (char)((uint64_t)nh >> (8 * i));
+        size_t pre = (size_t)(at - h);
+        memcpy(out + 8, h, pre);
+        memcpy(out + 8 + pre, repl, strlen(repl));
+        memcpy(out + 8 + pre + strlen(repl), at + strlen(find), hlen - pre - strlen(find));
+        memcpy(out + 8 + nh, b + 8 + hlen, len - 8 - hlen);
+        rc = write_all(dst, out, out_len);
+        free(out);
+    }
+    free(h);
+    free(b);
+    return rc;
+}
+
+static void expect_edit_refused(const char *find, const char *repl, const char *want) {
+    char src[4096], dst[4096];
+    path_in(src, sizeof src, "round.safetensors");
+    path_in(dst, sizeof dst, "edited.safetensors");
+    int rc = edit_header(src, dst, find, repl);
+    if (rc) fprintf(stderr, "  '%s' is not in the header\n", find);
+    EXPECT(rc == 0);
+    if (rc == 0) expect_refused(dst, want);
+}
+
+TEST(corrupt_headers) {
+    nn_model_t m1;
+    REQUIRE(load_model("model1.ini", &m1) == 0);
+    nn_param_view_t v[NN_MAX_PARAM_VIEWS];
+    int nv = nn_param_views(&m1, v, NN_MAX_PARAM_VIEWS);
+    REQUIRE(nv == 12);
+    size_t nb = m1.n_params * 4;
+    char entry[256], repl[256];
+    /* dense_2.bias, the last view, and its rms twin, with their offsets as written */
+    snprintf(entry, sizeof entry, ",\"dense_2.bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]}",
+             v[11].offset * 4, v[11].offset * 4 + 4);
+    expect_edit_refused(entry, "", "missing tensor 'dense_2.bias'");
+    snprintf(entry, sizeof entry,
+             ",\"dense_2.bias.rms\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]}",
+             nb + v[11].offset * 4, nb + v[11].offset * 4 + 4);
+    expect_edit_refused(entry, "", "missing tensor 'dense_2.bias.rms'");
+    snprintf(repl, sizeof repl, ",\"dense_2.bias.rms\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]}",
+             2 * nb, 2 * nb + 4);
+    expect_edit_refused(entry, repl, "data_offsets out of range): tensor 'dense_2.bias.rms' ends at byte");
+    snprintf(repl, sizeof repl, ",\"dense_2.bias.rms\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}");
+    expect_edit_refused(entry, repl, "overlap");
+    snprintf(repl, sizeof repl, ",\"dense_2.bias.rms\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}");
+    expect_edit_refused(entry, repl, "begin <= end");
+    snprintf(repl, sizeof repl, ",\"dense_2.bias.rms\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}");
+    expect_edit_refused(entry, repl, "hold 8 bytes, its shape needs 4");
+    snprintf(repl, sizeof repl, ",\"dense_2.bias.rms\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu],"
+             "\"extra\":1}", nb + v[11].offset * 4, nb + v[11].offset * 4 + 4);
+    expect_edit_refused(entry, repl, "needs exactly dtype, shape and data_offsets");
+    expect_edit_refused("\"dtype\":\"F32\"", "\"dtype\":\"F16\"", "dtype F16, expected \"F32\"");
+    expect_edit_refused("\"shape\":[3,3,3,32]", "\"shape\":[3,3,3,16]",
+                        "tensor 'conv2d_1.kernel': shape [3, 3, 3, 16], but the spec inside says [3, 3, 3, 32]");
+    expect_edit_refused("\"shape\":[3,3,3,32]", "\"shape\":[3,3,-3,32]", "shape is not a list");
+    expect_edit_refused("\"dense_2.bias\"", "\"dense_2.biaz\"", "unexpected tensor 'dense_2.biaz'");
+    expect_edit_refused("\"dense_2.bias.rms\"", "\"dense_2.bias\"", "duplicate key");
+    expect_edit_refused("\"dtype\":\"F32\"", "\"dtype\":\"F32\",", "not valid JSON");
+    expect_edit_refused("\"epoch\":\"3\"", "\"epoch\":\"three\"", "metadata 'epoch' = 'three' is not a count");
+    expect_edit_refused("\"format\":\"pawpipe-checkpoint-1\"", "\"format\":\"pawpipe-checkpoint-2\"",
+                        "not a pawpipe checkpoint (format tag 'pawpipe-checkpoint-2'");
+    expect_edit_refused("\"__metadata__\"", "\"__metadata_x\"", "not a pawpipe checkpoint");
+    /* a spec inside that the tensors disagree with, and one that does not parse */
+    expect_edit_refused("filters = 32", "filters = 16",
+                        "tensor 'conv2d_1.kernel': shape [3, 3, 3, 32], but the spec inside says [3, 3, 3, 16]");
+    expect_edit_refused("type = conv2d", "type = conv3d", "edited.safetensors[spec]:29: ");
+    expect_edit_refused("type = conv2d", "type = conv3d", "unknown layer type 'conv3d'");
+    /* bytes after the last tensor */
+    char src[4096], dst[4096];
+    path_in(src, sizeof src, "round.safetensors");
+    path_in(dst, sizeof dst, "longer.safetensors");
+    size_t len;
+    char *b = read_all(src, &len);
+    REQUIRE(b);
+    char *b2 = realloc(b, len + 4);
+    REQUIRE(b2);
+    memset(b2 + len, 0, 4);
+    REQUIRE(write_all(dst, b2, len + 4) == 0);
+    expect_refused(dst, "4 bytes of data are not part of any tensor");
+    free(b2);
+    nn_model_free(&m1);
+}
+
+TEST(not_a_checkpoint) {
+    char spec[4096], path[4096];
+    snprintf(spec, sizeof spec, "%s/models/model1.ini", src_dir);
+    expect_refused(spec, "not a safetensors checkpoint");
+    expect_refused("no/such/file.safetensors", "cannot open");
+    path_in(path, sizeof path, "junk.bin");
+    /* safetensors files that are not pawpipe checkpoints, or not even that */
+    static const struct {
+        const char *header;
+        size_t data;
+        const char *want;
+    } st[] = {
+        {"[1, 2, 3]", 0, "does not start with '{'"},
+        {"{oops}", 0, "not valid JSON"},
+        {"{}", 0, "not a pawpipe checkpoint"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "not a pawpipe checkpoint"},
+        {"{\"__metadata__\":{\"format\":\"pawpipe-checkpoint-1\"}}", 0, "metadata has no 'spec'"},
+        {"{\"__metadata__\":{\"format\":\"pawpipe-checkpoint-1\",\"spec\":7}}", 0, "is not a string"},
+    };
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+        size_t hl = strlen(st[i].header), n = 8 + hl + st[i].data;
+        char buf[256] = {0};
+        REQUIRE(n <= sizeof buf);
+        for (int k = 0; k < 8; k++) buf[k] = (char)((uint64_t)hl >> (8 * k));
+        memcpy(buf + 8, st[i].header, hl);
+        REQUIRE(write_all(path, buf, n) == 0);
+        expect_refused(path, st[i].want);
+    }
+    REQUIRE(write_all(path, "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10) == 0);
+    expect_refused(path, "header length 9223372036854775807 is implausible");
+    REQUIRE(write_all(path, "\x01\0\0\0\0\0\0\0{", 9) == 0);
+    expect_refused(path, "implausible");
+}
+
+TEST(another_model) {
+    fixture_t f1, f2;
+    REQUIRE(fixture_new("model1.ini", &f1) == 0);
+    REQUIRE(fixture_new("model2.ini", &f2) == 0);
+    nn_ckpt_info_t info = {0};
+    char path[4096];
+    path_in(path, sizeof path, "model2.safetensors");
+    REQUIRE(nn_ckpt_save(path, &f2.m, &info, f2.p, f2.r) == 0);
+    nn_model_t m;
+    float *p, *r;
+    REQUIRE(nn_ckpt_load(path, &m, NULL, &p, &r) == 0);
+    EXPECT(nn_model_same(&f2.m, &m) == 0);
+    EXPECT(nn_model_same(&f1.m, &m) == -1);   /* what --resume does with a checkpoint of another model */
+    fprintf(stderr, "  %s\n", err_msg());
+    EXPECT(strstr(err_msg(), "models differ at layer 10"));
+    free(p);
+    free(r);
+    nn_model_free(&m);
+    fixture_free(&f1);
+    fixture_free(&f2);
+}
+
+static int parses(const char *text) {
+    json_doc_t d;
+    int rc = json_parse(text, strlen(text), &d);
+    if (rc == 0) json_free(&d);
+    return rc == 0;
+}
+
+TEST(json_reader) {
+    static const char *good[] = {"{}", "[]", " {\"a\" : [1, -2.5e3, 0, true, false, null, \"x\"]} ", "\"\\u00e9\"",
+                                 "0", "-0.0", "1E+2", "[[[[]]]]", "{\"a\":{\"b\":{}}}", "\"\\/\\b\\f\\n\\r\\t\""};
+    static const char *bad[] = {"", " ", "{", "{\"a\":1,}", "[1,]", "[,1]", "01", "1.", ".5", "+1", "-", "1e", "NaN",
+                                "Infinity", "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"",
+                                "\"\\udc00\"", "\"\\u0000\"", "\"a\tb\"", "\"\xC0\x80\"", "\"\xED\xA0\x80\"",
+                                "\"\xF5\x80\x80\x80\"", "\"\xE2\x82\"", "{\"a\":1,\"a\":2}", "{1:2}", "{\"a\" 1}",
+                                "[1 2]", "{} {}", "[1e999]", "// c\n{}", "'a'"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int ok = parses(good[i]);
+        if (!ok) fprintf(stderr, "  refused %s: %s\n", good[i], err_msg());
+        EXPECT(ok);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int ok = !parses(bad[i]);
+        if (!ok) fprintf(stderr, "  accepted bad JSON %s\n", bad[i]);
+        EXPECT(ok);
+    }
+    char deep[200];
+    memset(deep, '[', 100);
+    memset(deep + 100, ']', 100);
+    json_doc_t d;
+    EXPECT(json_parse(deep, 200, &d) == -1 && strstr(err_msg(), "nested too deeply"));
+    const char *text = "{\"k\":[18446744073709551615, 18446744073709551616, 3, -3, 3.0], "
+                       "\"s\":\"\\u00e9\\ud83d\\ude00\\\"\"}";
+    REQUIRE(json_parse(text, strlen(text), &d) == 0);
+    int k = json_member(&d, 0, "k"), s = json_member(&d, 0, "s");
+    REQUIRE(k > 0 && s > 0 && d.nodes[k].count == 5);
+    const json_node_t *x = &d.nodes[d.nodes[k].first];
+    EXPECT(x->is_uint && x->u == UINT64_MAX);
+    x = &d.nodes[x->next];
+    EXPECT(!x->is_uint);
+    x = &d.nodes[x->next];
+    EXPECT(x->is_uint && x->u == 3);
+    x = &d.nodes[x->next];
+    EXPECT(!x->is_uint && x->num == -3);
+    x = &d.nodes[x->next];
+    EXPECT(!x->is_uint && x->num == 3);
+    EXPECT(strcmp(d.nodes[s].str, "\xC3\xA9\xF0\x9F\x98\x80\"") == 0 && d.nodes[s].len == 7);
+    EXPECT(json_member(&d, 0, "missing") == -1);
+    json_free(&d);
+    /* the writer's escapes read back */
+    json_buf_t b = {0};
+    const char raw[] = "q\"b\\n\nt\tc\x01\x1f\x7f\xC3\xA9";
+    REQUIRE(json_buf_string(&b, raw, sizeof raw - 1) == 0);
+    REQUIRE(json_parse(b.data, b.len, &d) == 0);
+    EXPECT(d.nodes[0].type == JSON_STRING && d.nodes[0].len == sizeof raw - 1);
+    EXPECT(memcmp(d.nodes[0].str, raw, sizeof raw - 1) == 0);
+    json_free(&d);
+    json_buf_free(&b);
+}
+
+/* The checkpoint tests/test_ckpt_load.py reads: model1, values from fixture_values, known metadata. */
+static int write_fixture(const char *path) {
+    nn_model_t m;
+    if (load_model("model1.ini", &m)) return 1;
+    float *p = malloc(m.n_params * sizeof *p), *r = malloc(m.n_params * sizeof *r);
+    if (!p || !r) return 1;
+    fixture_values(m.n_params, p, r);
+    nn_ckpt_info_t info = {.epoch = 7, .step = 700, .seed = 12345, .n_metrics = 2};
+    snprintf(info.metric_names[0], sizeof info.metric_names[0], "loss");
+    snprintf(info.metric_names[1], sizeof info.metric_names[1], "accuracy");
+    info.metric_values[0] = 0.25, info.metric_values[1] = 0.875;
+    int rc = nn_ckpt_save(path, &m, &info, p, r);
+    if (rc) fprintf(stderr, "%s\n", err_msg());
+    free(p);
+    free(r);
+    nn_model_free(&m);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) src_dir = argv[1];
+    if (argc > 3 && strcmp(argv[2], "--write-fixture") == 0) return write_fixture(argv[3]);
+    if (argc > 2) scratch = argv[2];
+    if (mkdir(scratch, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s: %s\n", scratch, strerror(errno));
+        return 1;
+    }
+    RUN(json_reader);
+    RUN(round_trip);
+    RUN(without_rms);
+    RUN(escaping);
+    RUN(truncated);
+    RUN(corrupt_headers);
+    RUN(not_a_checkpoint);
+    RUN(another_model);
+    return TEST_SUMMARY();
+}
