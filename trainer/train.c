@@ -1,0 +1,324 @@
+/* train.c: the trainer stage: takes batches in sequence order from the stream, trains one step on
+ * each, checkpoints and publishes at epoch ends (and every N steps), and resumes from a checkpoint. */
+#include "trainer/trainer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/check.h"
+#include "common/log.h"
+#include "common/rng.h"
+#include "common/timeutil.h"
+#include "nn/backend.h"
+#include "nn/checkpoint.h"
+#include "proto/sock.h"
+#include "trainer/progress.h"
+#include "trainer/publish.h"
+#include "trainer/stream.h"
+
+#define DROPOUT_TAG 0xD0   /* dropout seed of step s: rng_derive3(run seed, s, DROPOUT_TAG) */
+
+/* Running sums of the current epoch (over the steps this process trained). */
+typedef struct {
+    int epoch;                 /* 0-based stream epoch; -1 before the first batch   */
+    double loss_sum, acc_sum;  /* weighted by images                                */
+    long images, steps;
+    int last_pos;              /* position in the epoch of the last batch, 1-based  */
+    unsigned skipped;
+    double t_start, compute_s;
+} epoch_acc_t;
+
+typedef struct {
+    const trainer_config_t *c;
+    nn_model_t m;
+    const nn_backend_t *be;
+    void *ctx;
+    float *labels;             /* batch_size floats, reused every step              */
+    uint64_t seed;             /* the run seed (the checkpoint's when resuming)     */
+    uint64_t next_step;        /* global steps completed = next batch seq           */
+    uint32_t epochs_done;
+    int epochs;                /* length of the run                                 */
+    int steps_known;           /* steps of an epoch; 0 while unknown                */
+    char run_dir[PROTO_PATH_MAX - 64];
+    void *zctx;
+    int own_zctx;
+    tstream_t *ts;
+    publisher_t *pub;
+    progress_t prog;
+    epoch_acc_t acc;
+    double t_run, t_epoch_end; /* run start, end of the last epoch (its checkpoint included) */
+    uint64_t steps_trained;
+    double last_loss, last_acc, last_ms;
+    const char *last_ckpt;
+    int epochs_ended;          /* epochs that ended in this run                     */
+} trainer_t;
+
+void trainer_config_default(trainer_config_t *c) {
+    memset(c, 0, sizeof *c);
+    c->epochs = 0;
+    c->steps_per_epoch = -1;
+    c->backend = "cpu";
+    c->batches_bind = EP_BATCHES_BIND;
+    c->credits = EP_CREDITS;
+    c->checkpoints_bind = EP_CHECKPOINTS_BIND;
+    c->window = 8;
+    c->progress = -1;
+}
+
+/* Parameters: Glorot from the run seed, or the --resume checkpoint (same model only). */
+static int init_params(trainer_t *t) {
+    const trainer_config_t *c = t->c;
+    if (!c->resume) {
+        float *params = malloc(t->m.n_params * sizeof(float));
+        CHECK(params != NULL, "out of memory");
+        nn_init_params(&t->m, t->seed, params);
+        int rc = t->be->set_params(t->ctx, params, NULL);
+        free(params);
+        TRY(rc);
+        LOG_I("initialised %zu parameters (Glorot uniform, seed %" PRIu64 ")", t->m.n_params, t->seed);
+        return 0;
+    }
+    nn_model_t cm;
+    nn_ckpt_info_t info;
+    float *params = NULL, *rms = NULL;
+    memset(&cm, 0, sizeof cm);
+    if (nn_ckpt_load(c->resume, &cm, &info, &params, &rms) != 0) {
+        err_prepend("--resume %s: cannot resume from it", c->resume);
+        return -1;
+    }
+    int rc = -1;
+    if (nn_model_same(&t->m, &cm) != 0) {
+        err_prepend("--resume %s: a checkpoint of another model than %s", c->resume, c->model_path);
+        goto done;
+    }
+    if (t->be->set_params(t->ctx, params, rms) != 0) {
+        err_prepend("--resume %s", c->resume);
+        goto done;
+    }
+    if (info.seed != t->m.train.seed)
+        LOG_W("--resume %s: run seed %" PRIu64 " differs from the spec's %" PRIu64 "; the loader must use %" PRIu64
+              " for the same batches", c->resume, info.seed, t->m.train.seed, info.seed);
+    if (info.epoch >= (uint32_t)t->epochs) {
+        err_set("--resume %s: the checkpoint has already completed %u of %d epochs (raise --epochs to go on)",
+                c->resume, info.epoch, t->epochs);
+        goto done;
+    }
+    t->seed = info.seed;
+    t->next_step = info.step;
+    t->epochs_done = info.epoch;
+    LOG_I("resuming from %s: epoch %u, step %" PRIu64 ", seed %" PRIu64, c->resume, info.epoch, info.step, info.seed);
+    rc = 0;
+done:
+    free(params);
+    free(rms);
+    nn_model_free(&cm);
+    return rc;
+}
+
+static int setup(trainer_t *t) {
+    const trainer_config_t *c = t->c;
+    CHECK(c->model_path != NULL, "no model spec (--model MODEL.ini)");
+    TRY(nn_model_load(c->model_path, &t->m));
+    t->seed = t->m.train.seed;
+    t->epochs = c->epochs > 0 ? c->epochs : t->m.train.epochs;
+    CHECK(t->epochs > 0, "the run has no epochs (--epochs or [train] epochs)");
+    int spe = c->steps_per_epoch >= 0 ? c->steps_per_epoch : t->m.train.steps_per_epoch;
+    t->steps_known = spe > 0 ? spe : 0;
+    if (c->run_dir)
+        snprintf(t->run_dir, sizeof t->run_dir, "%s", c->run_dir);
+    else
+        snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", t->m.name);
+
+    t->be = nn_backend_find(c->backend);
+    CHECK(t->be != NULL, "--backend %s", c->backend);
+    TRY(t->be->create(&t->m, t->m.train.batch_size, &t->ctx));
+    t->labels = calloc((size_t)t->m.train.batch_size, sizeof(float));
+    CHECK(t->labels != NULL, "out of memory");
+    if (init_params(t) != 0) return -1;   /* its message already names --resume and the file */
+
+    if (c->zctx) {
+        t->zctx = c->zctx;
+    } else {
+        t->zctx = zmq_ctx_new();
+        CHECK(t->zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+        t->own_zctx = 1;
+    }
+    TRY(publisher_new(t->zctx, c->checkpoints_bind, t->run_dir, &t->m, &t->pub));
+    tstream_config_t sc = {
+        .zctx = t->zctx,
+        .batches_bind = c->batches_bind,
+        .credits = c->credits,
+        .start_seq = t->next_step,
+        .epochs = (uint32_t)t->epochs,
+        .steps_per_epoch = c->steps_per_epoch,
+        .window = c->window,
+        .height = (uint32_t)t->m.in_h,
+        .width = (uint32_t)t->m.in_w,
+        .channels = (uint32_t)t->m.in_c,
+        .max_batch = (uint32_t)t->m.train.batch_size,
+    };
+    TRY(tstream_open(&sc, &t->ts));
+    progress_init(&t->prog, stdout, c->progress, t->epochs);
+    LOG_I("model %s: %zu parameters, backend %s, batch %d, %d epochs, run dir %s; batches on %s, "
+          "checkpoints on %s", t->m.name, t->m.n_params, t->be->name, t->m.train.batch_size, t->epochs,
+          t->run_dir, c->batches_bind, c->checkpoints_bind);
+    return 0;
+}
+
+static void teardown(trainer_t *t) {
+    tstream_close(&t->ts);
+    publisher_destroy(&t->pub);
+    if (t->own_zctx && t->zctx) zmq_ctx_term(t->zctx);
+    t->zctx = NULL;
+    if (t->be) t->be->destroy(&t->ctx);
+    free(t->labels);
+    nn_model_free(&t->m);
+}
+
+static double acc_loss(const epoch_acc_t *a) { return a->images ? a->loss_sum / (double)a->images : 0.0; }
+static double acc_accuracy(const epoch_acc_t *a) { return a->images ? a->acc_sum / (double)a->images : 0.0; }
+
+/* Writes and publishes a checkpoint with the running metrics of the current epoch. */
+static int checkpoint(trainer_t *t, const char *file_name, uint32_t epochs_done, double ms_per_step) {
+    nn_ckpt_info_t info;
+    memset(&info, 0, sizeof info);
+    info.epoch = epochs_done;
+    info.step = t->next_step;
+    info.seed = t->seed;
+    const char *names[] = {"loss", "accuracy", "ms_per_step", "compute_ms_per_step"};
+    double values[] = {acc_loss(&t->acc), acc_accuracy(&t->acc), ms_per_step,
+                       t->acc.steps ? t->acc.compute_s * 1000.0 / (double)t->acc.steps : 0.0};
+    for (int i = 0; i < 4; i++) {
+        snprintf(info.metric_names[i], sizeof info.metric_names[i], "%s", names[i]);
+        info.metric_values[i] = values[i];
+    }
+    info.n_metrics = 4;
+    TRY(publisher_checkpoint(t->pub, t->be, t->ctx, file_name, &info, &t->last_ckpt));
+    return 0;
+}
+
+static void begin_epoch(trainer_t *t, int epoch) {
+    memset(&t->acc, 0, sizeof t->acc);
+    t->acc.epoch = epoch;
+    /* The clock of an epoch starts when the previous one ended (data waits count, as in Keras);
+     * the first epoch of this process starts at its first batch, not at process start. */
+    t->acc.t_start = t->steps_trained ? t->t_epoch_end : now_s();
+    progress_begin_epoch(&t->prog, epoch + 1, t->steps_known, t->acc.t_start);
+}
+
+static int train_step(trainer_t *t, const msg_batch_t *b) {
+    CHECK(b->n >= 1 && (int)b->n <= t->m.train.batch_size, "batch %" PRIu64 " has %u images", b->seq, b->n);
+    if (t->acc.epoch != (int)b->epoch) begin_epoch(t, (int)b->epoch);
+    for (uint32_t i = 0; i < b->n; i++) t->labels[i] = (float)b->labels[i];
+    uint64_t dropout_seed = rng_derive3(t->seed, b->seq, DROPOUT_TAG);
+    nn_stats_t st;
+    double t0 = now_s();
+    TRY(t->be->forward_backward(t->ctx, b->images, t->labels, (int)b->n, dropout_seed, &st));
+    TRY(t->be->update(t->ctx, t->m.optim.learning_rate));
+    t->acc.compute_s += now_s() - t0;
+    t->acc.loss_sum += st.loss * b->n;
+    t->acc.acc_sum += st.accuracy * b->n;
+    t->acc.images += b->n;
+    t->acc.steps++;
+    t->acc.last_pos = (int)b->step + 1;
+    t->acc.skipped += b->skipped;
+    t->steps_trained++;
+    t->next_step = b->seq + 1;
+    progress_step(&t->prog, (int)b->step + 1, acc_loss(&t->acc), acc_accuracy(&t->acc));
+
+    int every = t->c->checkpoint_every;
+    if (every > 0 && t->next_step % (uint64_t)every == 0) {
+        char name[64];
+        snprintf(name, sizeof name, "ckpt-step-%06" PRIu64 ".safetensors", t->next_step);
+        double ms = (now_s() - t->acc.t_start) * 1000.0 / (double)t->acc.steps;
+        TRY(checkpoint(t, name, b->epoch, ms));
+        LOG_D("checkpoint %s (step %" PRIu64 ")", t->last_ckpt, t->next_step);
+    }
+    return 0;
+}
+
+static int end_epoch(trainer_t *t, const msg_control_t *ctrl) {
+    if (t->acc.epoch != (int)ctrl->epoch || t->acc.steps == 0) {
+        /* e.g. resumed from a step checkpoint that fell on an epoch boundary */
+        LOG_D("end of epoch %u with no batch trained in this process: nothing to report", ctrl->epoch + 1);
+        return 0;
+    }
+    /* steps of the epoch = position of its last batch + 1 (a resumed epoch counts its earlier steps) */
+    int done = t->acc.last_pos;
+    double ms = (now_s() - t->acc.t_start) * 1000.0 / (double)t->acc.steps;
+    unsigned skipped = ctrl->skipped ? ctrl->skipped : t->acc.skipped;
+    progress_end_epoch(&t->prog, done, acc_loss(&t->acc), acc_accuracy(&t->acc), ms, skipped);
+    if (t->steps_known == 0) t->steps_known = (int)t->acc.steps;   /* one-pass epochs: learnt from the first */
+    t->epochs_done = ctrl->epoch + 1;
+    char name[64];
+    snprintf(name, sizeof name, "ckpt-epoch-%03u.safetensors", t->epochs_done);
+    TRY(checkpoint(t, name, t->epochs_done, ms));
+    LOG_I("epoch %u/%d: checkpoint %s (step %" PRIu64 ")", t->epochs_done, t->epochs, t->last_ckpt, t->next_step);
+    t->last_loss = acc_loss(&t->acc);
+    t->last_acc = acc_accuracy(&t->acc);
+    t->last_ms = ms;
+    t->t_epoch_end = now_s();
+    t->epochs_ended++;
+    return 0;
+}
+
+static void final_summary(trainer_t *t, const char *how) {
+    tstream_stats_t s;
+    tstream_stats(t->ts, &s);
+    char took[32], last[160] = "";
+    progress_format_duration(now_s() - t->t_run, took, sizeof took);
+    if (t->epochs_ended)   /* the metrics of the last epoch that ended in this run */
+        snprintf(last, sizeof last, " - loss: %.4f - accuracy: %.4f - %.0f ms/step", t->last_loss, t->last_acc,
+                 t->last_ms);
+    printf("%s after %u/%d epochs, %" PRIu64 " steps (%" PRIu64 " in this run) in %s%s - last checkpoint: %s\n",
+           how, t->epochs_done, t->epochs, t->next_step, t->steps_trained, took, last,
+           t->last_ckpt ? t->last_ckpt : "none");
+    fflush(stdout);
+    LOG_I("batch stream: %" PRIu64 " received, %" PRIu64 " taken, %" PRIu64 " duplicates, %" PRIu64
+          " rejected, %" PRIu64 " stale", s.received, s.taken, s.duplicates, s.rejected, s.stale);
+}
+
+static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
+    t->acc.epoch = -1;
+    for (;;) {
+        const msg_batch_t *batch = NULL;
+        const msg_control_t *ctrl = NULL;
+        int ev = tstream_next(t->ts, stop, &batch, &ctrl);
+        switch (ev) {
+        case TS_BATCH:
+            TRY(train_step(t, batch));
+            break;
+        case TS_END_EPOCH:
+            TRY(end_epoch(t, ctrl));
+            break;
+        case TS_END_RUN:
+            final_summary(t, "Done");
+            return 0;
+        case TS_STOPPED:
+            if (t->prog.bar && t->acc.steps) putchar('\n');
+            final_summary(t, "Stopped");
+            LOG_W("stopped at step %" PRIu64 "; resume with --resume %s", t->next_step,
+                  t->last_ckpt ? t->last_ckpt : t->c->resume ? t->c->resume : "(no checkpoint yet)");
+            return 0;
+        default:
+            err_prepend("batch stream: ");
+            return -1;
+        }
+    }
+}
+
+int trainer_run(const trainer_config_t *c, const volatile sig_atomic_t *stop) {
+    log_set_thread_name("trainer");
+    trainer_t *t = calloc(1, sizeof *t);
+    CHECK(t != NULL, "out of memory");
+    t->c = c;
+    t->t_run = now_s();
+    int rc = setup(t);
+    if (rc == 0) rc = loop(t, stop);
+    teardown(t);
+    free(t);
+    return rc;
+}
