@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/rng.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "tests/test.h"
@@ -386,6 +387,42 @@ TEST(glorot_init) {
     nn_model_free(&m);
 }
 
+/* Randomly damaged copies of model2.ini: each parses or is refused with "LABEL:LINE: ..."; never a
+ * crash (run under PAWPIPE_ASAN to catch memory errors). */
+TEST(mutations) {
+    nn_model_t m2;
+    REQUIRE(load_model("model2.ini", &m2) == 0);
+    size_t len = strlen(m2.spec_text);
+    char *buf = malloc(len + 1);
+    REQUIRE(buf);
+    static const char pokes[] = "[]=;#:\n\r\t ,.-+e0123456789x_\x80\xff";
+    rng_t g;
+    rng_init(&g, 77, 0);
+    int accepted = 0, refused = 0, unlabelled = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, m2.spec_text, len + 1);
+        for (int k = 1 + (int)(rng_u32(&g) % 3); k > 0; k--) {
+            size_t at = rng_u32(&g) % len;
+            buf[at] = pokes[rng_u32(&g) % (sizeof pokes - 1)];
+        }
+        if (it % 5 == 0) buf[rng_u32(&g) % len] = '\0';
+        nn_model_t m;
+        if (nn_model_parse(buf, "mutant", &m) == 0) {
+            accepted++;
+            EXPECT(m.n_layers > 0 && m.n_params > 0);
+            nn_model_free(&m);
+        } else {
+            refused++;
+            int line;
+            unlabelled += sscanf(err_msg(), "mutant:%d: ", &line) != 1 || line < 1;
+        }
+    }
+    fprintf(stderr, "  3000 damaged specs: %d refused, %d accepted\n", refused, accepted);
+    EXPECT(refused > 1000 && accepted > 100 && unlabelled == 0);
+    free(buf);
+    nn_model_free(&m2);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) src_dir = argv[1];
     RUN(model1_layers_and_count);
@@ -398,5 +435,6 @@ int main(int argc, char **argv) {
     RUN(load_errors);
     RUN(same_model);
     RUN(glorot_init);
+    RUN(mutations);
     return TEST_SUMMARY();
 }
