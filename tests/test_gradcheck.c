@@ -7,12 +7,18 @@
  * (f(x + h) - f(x - h)) / (x_plus - x_minus), where x_plus and x_minus are the float values actually
  * stored, so the rounding of the step does not count. conv2d, dense and dropout are linear in what
  * is perturbed, so a large step (no truncation error, small relative rounding error) is used;
- * maxpool and ReLU are tested away from their kinks; the loss is smooth and computed in double. */
+ * maxpool and ReLU are tested away from their kinks; the loss is smooth and computed in double.
+ * Last, the whole ref backend on a tiny network: every parameter's gradient against central
+ * differences of the loss that forward_backward reports (same dropout mask every time). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "common/rng.h"
+#include "nn/backend.h"
+#include "nn/backends.h"
+#include "nn/model.h"
 #include "nn/ref/kernels.h"
 #include "test.h"
 
@@ -32,29 +38,42 @@ static double dot(const float *w, const float *y, size_t n) {
 /* The objective of one check, evaluated at the current contents of the arrays it closes over. */
 typedef double (*objective_fn)(void *ctx);
 
+/* Central difference of f in x[i] with step h, over the float values actually stored. */
+static double central_diff(float *x, size_t i, float h, objective_fn f, void *ctx) {
+    float x0 = x[i];
+    x[i] = x0 + h;
+    double xp = x[i], fp = f(ctx);
+    x[i] = x0 - h;
+    double xm = x[i], fm = f(ctx);
+    x[i] = x0;
+    return (fp - fm) / (xp - xm);
+}
+
 /* Perturb x[i] by +-h for every i, compare with the analytical gradient ga within atol + rtol*|num|.
- * Prints the worst element; returns the number of elements out of tolerance. */
+ * A mismatch is retried once with h/4: a step across a ReLU or max-pool kink (in the whole network)
+ * mixes the two one-sided slopes, a smaller step rarely crosses it, while a wrong gradient stays
+ * wrong at every step. Prints the worst element; returns the number of elements out of tolerance. */
 static int check_grad(const char *what, float *x, size_t count, const float *ga, float h, objective_fn f,
                       void *ctx, double atol, double rtol) {
-    int bad = 0;
+    int bad = 0, retried = 0;
     double worst = 0.0;
     size_t worst_i = 0;
     for (size_t i = 0; i < count; i++) {
-        float x0 = x[i];
-        x[i] = x0 + h;
-        double xp = x[i], fp = f(ctx);
-        x[i] = x0 - h;
-        double xm = x[i], fm = f(ctx);
-        x[i] = x0;
-        double num = (fp - fm) / (xp - xm);
+        double num = central_diff(x, i, h, f, ctx);
         double err = fabs(num - ga[i]), lim = atol + rtol * fabs(num);
+        if (err > lim) {
+            retried++;
+            num = central_diff(x, i, h / 4, f, ctx);
+            err = fabs(num - ga[i]), lim = atol + rtol * fabs(num);
+        }
         if (err > lim) {
             if (bad < 5) fprintf(stderr, "  %s[%zu]: analytical %.8g, numerical %.8g\n", what, i, ga[i], num);
             bad++;
         }
         if (err / lim > worst) worst = err / lim, worst_i = i;
     }
-    fprintf(stderr, "  %-14s %5zu values, worst error %.3f of tolerance (at %zu)\n", what, count, worst, worst_i);
+    fprintf(stderr, "  %-22s %5zu values, worst error %.3f of tolerance (at %zu), %d retried with h/4\n", what,
+            count, worst, worst_i, retried);
     return bad;
 }
 
@@ -326,6 +345,11 @@ TEST(rmsprop_by_hand) {
     EXPECT_NEAR(rms[0], 0.02875, 1e-9, 0);
     EXPECT_NEAR(p[0], 0.98312146, 1e-7, 0);
     EXPECT(p[1] == -2.0f && rms[1] == 0.0f);   /* a zero gradient moves nothing */
+    /* A small gradient shows where eps goes: inside the root (Keras), g = 1e-4, rms = 1e-9:
+     * p = -0.01 * 1e-4 / sqrt(1e-9 + 1e-7) = -0.0031465839 (eps outside would give -0.0315). */
+    float q = 0.0f, rq = 0.0f, gq = 1e-4f;
+    ref_rmsprop(&q, &gq, &rq, 1, 0.01, 0.9, 1e-7);
+    EXPECT_NEAR(q, -0.0031465839, 0, 1e-6);
 }
 
 TEST(scale_u8) {
@@ -335,6 +359,164 @@ TEST(scale_u8) {
     EXPECT(dst[0] == 0.0f && dst[3] == 1.0f);
     EXPECT(dst[1] == 51.0f * (1.0f / 255.0f));   /* Keras multiplies by float32(1/255) */
     EXPECT_NEAR(dst[2], 128.0 / 255.0, 1e-7, 0);
+}
+
+
+/* ---- the whole ref network ---- */
+
+static const char *tiny_spec =
+    "[model]\ninput = 14, 14, 3\n"
+    "[conv2d_1]\ntype = conv2d\nfilters = 4\nkernel_size = 3\nactivation = relu\n"
+    "[max_pooling2d_1]\ntype = max_pooling2d\npool_size = 2\n"
+    "[conv2d_2]\ntype = conv2d\nfilters = 4\nkernel_size = 3\nactivation = relu\n"
+    "[max_pooling2d_2]\ntype = max_pooling2d\npool_size = 2\n"
+    "[flatten_1]\ntype = flatten\n"
+    "[dropout_1]\ntype = dropout\nrate = 0.25\n"
+    "[dense_1]\ntype = dense\nunits = 8\nactivation = relu\n"
+    "[dense_2]\ntype = dense\nunits = 1\nactivation = sigmoid\n"
+    "[loss]\ntype = binary_crossentropy\n"
+    "[optimizer]\ntype = rmsprop\nlearning_rate = 0.001\n";
+
+enum { NET_N = 4 };
+
+typedef struct {
+    const nn_backend_t *be;
+    void *ctx;
+    float *params;
+    uint8_t images[NET_N * 14 * 14 * 3];
+    float labels[NET_N];
+} net_case_t;
+
+static double net_objective(void *arg) {
+    net_case_t *t = arg;
+    nn_stats_t st = {0};
+    ASSERT(t->be->set_params(t->ctx, t->params, NULL) == 0);
+    ASSERT(t->be->forward_backward(t->ctx, t->images, t->labels, NET_N, 99, &st) == 0);
+    return st.loss;
+}
+
+TEST(ref_network) {
+    nn_model_t m;
+    if (nn_model_parse(tiny_spec, "tiny_spec", &m) != 0) {
+        fprintf(stderr, "  %s\n", err_msg());
+        REQUIRE(0);
+    }
+    REQUIRE(m.n_params == 3 * 3 * 3 * 4 + 4 + 3 * 3 * 4 * 4 + 4 + 16 * 8 + 8 + 8 + 1);
+    static net_case_t t;
+    t.be = &nn_backend_ref;
+    REQUIRE(t.be->create(&m, NET_N, &t.ctx) == 0);
+    t.params = malloc(m.n_params * sizeof(float));
+    float *ga = malloc(m.n_params * sizeof(float));
+    REQUIRE(t.params && ga);
+    /* Weights of Glorot scale and non-zero biases; images spread over 0..255; both labels. */
+    nn_param_view_t v[NN_MAX_PARAM_VIEWS];
+    int nv = nn_param_views(&m, v, NN_MAX_PARAM_VIEWS);
+    for (int i = 0; i < nv; i++) {
+        int64_t fan = v[i].ndim == 4 ? v[i].shape[0] * v[i].shape[1] * (v[i].shape[2] + v[i].shape[3])
+                                     : v[i].ndim == 2 ? v[i].shape[0] + v[i].shape[1] : 0;
+        float lim = fan ? (float)sqrt(6.0 / fan) : 0.2f;
+        fill(t.params + v[i].offset, v[i].count, 100 + (uint64_t)i, -lim, fan ? lim : 0.3f);
+    }
+    rng_t r;
+    rng_init(&r, 5, 6);
+    for (size_t i = 0; i < sizeof t.images; i++) t.images[i] = (uint8_t)(rng_u32(&r) >> 24);
+    for (int i = 0; i < NET_N; i++) t.labels[i] = (float)(i & 1);
+
+    double loss = net_objective(&t);
+    REQUIRE(t.be->get_grads(t.ctx, ga) == 0);
+    EXPECT(loss > 0.1 && loss < 5);
+    /* Step 1e-3: large against the float rounding in the loss (~1e-8), small for the curvature. */
+    int bad = 0;
+    for (int i = 0; i < nv; i++) {
+        char what[NN_NAME_MAX + 32];
+        double gmax = 0;
+        for (size_t j = 0; j < v[i].count; j++) gmax = fmax(gmax, fabs(ga[v[i].offset + j]));
+        snprintf(what, sizeof what, "net %.*s", NN_NAME_MAX + 16, v[i].name);
+        bad += check_grad(what, t.params + v[i].offset, v[i].count, ga + v[i].offset, 1e-3f, net_objective, &t,
+                          2e-3 * gmax + 1e-6, 1e-2);
+    }
+    EXPECT(bad == 0);
+
+    /* The gradients were not all zero (a dead network would pass the comparison trivially). */
+    int nonzero = 0;
+    for (size_t j = 0; j < m.n_params; j++) nonzero += ga[j] != 0.0f;
+    EXPECT(nonzero > (int)m.n_params / 2);
+    t.be->destroy(&t.ctx);
+    EXPECT(t.ctx == NULL);
+    free(t.params);
+    free(ga);
+    nn_model_free(&m);
+}
+
+/* Dropout acts in training only, with the mask of (seed, layer index, element); the output layer's
+ * layer_output is the sigmoid of the logit predict returns; flatten passes NHWC memory through. */
+TEST(ref_network_modes) {
+    nn_model_t m;
+    REQUIRE(nn_model_parse(tiny_spec, "tiny_spec", &m) == 0);
+    const nn_backend_t *be = &nn_backend_ref;
+    void *ctx = NULL;
+    REQUIRE(be->create(&m, NET_N, &ctx) == 0);
+    float *p = malloc(m.n_params * sizeof(float));
+    REQUIRE(p);
+    fill(p, m.n_params, 200, -0.3f, 0.3f);
+    REQUIRE(be->set_params(ctx, p, NULL) == 0);
+    uint8_t images[NET_N * 14 * 14 * 3];
+    float labels[NET_N] = {0, 1, 1, 0}, logits[NET_N];
+    for (size_t i = 0; i < sizeof images; i++) images[i] = (uint8_t)(i * 37 + i / 7);
+    int pool = 3, flat = 4, drop = 5, last = m.n_layers - 1;
+    REQUIRE(m.layers[drop].type == NN_DROPOUT && m.layers[flat].type == NN_FLATTEN);
+    size_t nf = (size_t)NET_N * m.layers[flat].out_c;
+    float a[NET_N * 16], b[NET_N * 16], c[NET_N * 16], out[NET_N];
+
+    nn_stats_t st;
+    const uint64_t seed = 31337;
+    REQUIRE(be->forward_backward(ctx, images, labels, NET_N, seed, &st) == 0);
+    REQUIRE(be->layer_output(ctx, pool, c) == 0);
+    REQUIRE(be->layer_output(ctx, flat, a) == 0);
+    REQUIRE(be->layer_output(ctx, drop, b) == 0);
+    EXPECT(memcmp(a, c, nf * sizeof(float)) == 0);   /* flatten is the same memory */
+    float scale = (float)(1.0 / (1.0 - m.layers[drop].rate));
+    int dropped = 0;
+    for (size_t i = 0; i < nf; i++) {
+        int keep = rng_uniform_at(seed, (uint64_t)drop, i) >= m.layers[drop].rate;
+        EXPECT(b[i] == (keep ? a[i] * scale : 0.0f));
+        dropped += !keep;
+    }
+    EXPECT(dropped > 0 && dropped < (int)nf);
+
+    REQUIRE(be->predict(ctx, images, NET_N, logits) == 0);
+    REQUIRE(be->layer_output(ctx, flat, a) == 0);
+    REQUIRE(be->layer_output(ctx, drop, b) == 0);
+    EXPECT(memcmp(a, b, nf * sizeof(float)) == 0);   /* no dropout in inference */
+    REQUIRE(be->layer_output(ctx, last, out) == 0);
+    for (int i = 0; i < NET_N; i++) EXPECT_NEAR(out[i], 1.0 / (1.0 + exp(-(double)logits[i])), 1e-7, 1e-6);
+    EXPECT(be->layer_output(ctx, m.n_layers, out) == -1);   /* no such layer */
+
+    /* RMSprop through the backend is the kernel over the whole buffer, with the spec's rho, eps. */
+    float *g = malloc(m.n_params * sizeof(float)), *want = malloc(m.n_params * sizeof(float));
+    float *rms = calloc(m.n_params, sizeof(float)), *got = malloc(m.n_params * sizeof(float));
+    REQUIRE(g && want && rms && got);
+    REQUIRE(be->forward_backward(ctx, images, labels, NET_N, seed, &st) == 0);
+    REQUIRE(be->get_grads(ctx, g) == 0);
+    REQUIRE(be->update(ctx, 0.01) == 0);
+    memcpy(want, p, m.n_params * sizeof(float));
+    ref_rmsprop(want, g, rms, m.n_params, 0.01, m.optim.rho, m.optim.epsilon);
+    REQUIRE(be->get_params(ctx, got, g) == 0);
+    EXPECT(memcmp(got, want, m.n_params * sizeof(float)) == 0);
+    EXPECT(memcmp(g, rms, m.n_params * sizeof(float)) == 0);
+    /* set_params without rms resets the state to zeros; with rms, sets it. */
+    REQUIRE(be->set_params(ctx, p, NULL) == 0);
+    REQUIRE(be->get_params(ctx, got, g) == 0);
+    int zeros = 0;
+    for (size_t j = 0; j < m.n_params; j++) zeros += g[j] == 0.0f;
+    EXPECT(zeros == (int)m.n_params && memcmp(got, p, m.n_params * sizeof(float)) == 0);
+    REQUIRE(be->set_params(ctx, p, rms) == 0);
+    REQUIRE(be->get_params(ctx, NULL, g) == 0);
+    EXPECT(memcmp(g, rms, m.n_params * sizeof(float)) == 0);
+    be->destroy(&ctx);
+    be->destroy(&ctx);   /* NULL is fine */
+    free(p), free(g), free(want), free(rms), free(got);
+    nn_model_free(&m);
 }
 
 int main(void) {
@@ -349,5 +531,7 @@ int main(void) {
     RUN(sigmoid_bce);
     RUN(rmsprop_by_hand);
     RUN(scale_u8);
+    RUN(ref_network);
+    RUN(ref_network_modes);
     return TEST_SUMMARY();
 }
