@@ -1,0 +1,187 @@
+/* run.c: evaluator_run: follow the trainer's checkpoint stream and score every checkpoint, or only the
+ * newest of those queued when scoring falls behind; history.csv and curves.png after each one. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/check.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "evaluator/curves.h"
+#include "evaluator/eval.h"
+#include "evaluator/history.h"
+#include "evaluator/util.h"
+#include "image/dataset.h"
+#include "nn/backend.h"
+#include "proto/sock.h"
+
+#define POLL_MS 200   /* how often a waiting evaluator looks at *stop */
+
+typedef struct {
+    const evaluator_config_t *c;
+    evaluator_stats_t stats;
+    scorer_t scorer;
+    valset_t valset;
+    char history[1024], curves[1024];
+    int have_last;
+    uint32_t last_epoch;     /* of the last checkpoint received */
+} session_t;
+
+static void publish_stats(session_t *s) {
+    if (s->c->stats) *s->c->stats = s->stats;
+}
+
+/* Where the numbering of received checkpoints jumps, say why. */
+static void note_sequence(session_t *s, const msg_checkpoint_t *ck) {
+    if (s->have_last && ck->epoch > s->last_epoch + 1)
+        LOG_W("checkpoints of epochs %u..%u never arrived (dropped at the high-water mark while we were "
+              "busy, or published while we were disconnected)", s->last_epoch + 1, ck->epoch - 1);
+    else if (s->have_last && ck->epoch < s->last_epoch)
+        LOG_I("epoch %u follows epoch %u: the trainer restarted or resumed from an earlier checkpoint",
+              ck->epoch, s->last_epoch);
+    s->have_last = 1;
+    s->last_epoch = ck->epoch;
+}
+
+/* Score one checkpoint message. 0 scored, 1 refused (logged; go on), 2 stopped, -1 fatal. */
+static int score(session_t *s, const msg_checkpoint_t *ck, const volatile sig_atomic_t *stop) {
+    const evaluator_config_t *c = s->c;
+    char label[64];
+    snprintf(label, sizeof label, "checkpoint epoch %u", ck->epoch);
+    if (scorer_use_spec(&s->scorer, ck->spec, label, c->backend, c->batch_size) != 0 ||
+        scorer_set_tensors(&s->scorer, ck) != 0) {
+        LOG_E("refusing the checkpoint of epoch %u step %llu: %s", ck->epoch,
+              (unsigned long long)ck->step, err_msg());
+        return 1;
+    }
+    TRY(eval_prepare_data(c, &s->scorer, &s->valset));
+    double t0 = now_s();
+    eval_metrics_t m;
+    int rc = scorer_eval(&s->scorer, &s->valset, stop, &m);
+    if (rc == 1) return 2;
+    if (rc != 0) {
+        LOG_E("checkpoint of epoch %u step %llu: %s", ck->epoch, (unsigned long long)ck->step, err_msg());
+        return 1;
+    }
+    history_row_t row = {.epoch = ck->epoch, .step = ck->step, .val = m,
+                         .loss = proto_metric_get(ck->metrics, ck->n_metrics, "loss"),
+                         .accuracy = proto_metric_get(ck->metrics, ck->n_metrics, "accuracy")};
+    eval_print_line(stdout, row.epoch, row.step, row.loss, row.accuracy, &m, now_s() - t0);
+    if (c->run_dir) {
+        /* A full disk or a removed run folder costs the files, not the evaluation. */
+        if (history_append(s->history, &row) != 0)
+            LOG_E("%s", err_msg());
+        else if (curves_from_history(s->history, s->curves) != 0)
+            LOG_E("curves: %s", err_msg());
+    }
+    return 0;
+}
+
+/* Fail at start-up, not at the first checkpoint, when the data or the backend cannot be had. */
+static int check_setup(const evaluator_config_t *c) {
+    CHECK(c->data_dir != NULL, "no data set: give --data DIR (DIR/%s/<class>/*.jpg)", c->split);
+    CHECK(nn_backend_find(c->backend) != NULL);
+    ds_split_t ds = {0};
+    int64_t ignored = 0;
+    int rc = ds_index(c->data_dir, c->split, 2, &ds, &ignored);
+    ds_free(&ds);
+    return rc;
+}
+
+int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop) {
+    session_t s = {.c = c};
+    TRY(check_setup(c));
+    if (c->run_dir) {
+        TRY(make_dirs(c->run_dir));
+        CHECK(snprintf(s.history, sizeof s.history, "%s/history.csv", c->run_dir) < (int)sizeof s.history &&
+                  snprintf(s.curves, sizeof s.curves, "%s/curves.png", c->run_dir) < (int)sizeof s.curves,
+              "run directory name too long");
+    }
+    int rc = -1;
+    void *zctx = c->zctx ? c->zctx : zmq_ctx_new();
+    CHECK(zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+    void *sub = NULL;
+    msg_t *msgs = calloc(2, sizeof *msgs);   /* the one being scored and the next (large: heap) */
+    zmq_msg_t frames[2];
+    zmq_msg_init(&frames[0]);
+    zmq_msg_init(&frames[1]);
+    proto_limits_t lim;
+    proto_limits_default(&lim);
+    CHECK_GOTO(msgs != NULL, done, "out of memory");
+    /* A small receive high-water mark: a checkpoint is megabytes and only the newest matters. */
+    sub = sock_connect(zctx, ZMQ_SUB, c->checkpoints, c->rcvhwm);
+    if (!sub) {
+        err_prepend("checkpoints socket %s", c->checkpoints);
+        goto done;
+    }
+    CHECK_GOTO(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0) == 0, done, "ZMQ_SUBSCRIBE: %s",
+               zmq_strerror(zmq_errno()));
+    LOG_I("waiting for checkpoints on %s (scoring on %s/%s with backend %s)", c->checkpoints,
+          c->data_dir, c->split, c->backend);
+    int cur = 0;
+    while (!*stop && (c->max_checkpoints <= 0 || s.stats.evaluated < (uint64_t)c->max_checkpoints)) {
+        int r = sock_recv(sub, &frames[cur], &lim, &msgs[cur], POLL_MS);
+        if (r == 0) continue;
+        if (r == -2) {
+            err_prepend("checkpoints socket %s", c->checkpoints);
+            goto done;
+        }
+        if (r == -1) {
+            s.stats.bad_frames++;
+            LOG_W("a frame on %s is not a message: %s", c->checkpoints, err_msg());
+            continue;
+        }
+        if (msgs[cur].kind != MSG_CHECKPOINT) continue;   /* MSG_METRICS: the checkpoint carries them */
+        s.stats.received++;
+        note_sequence(&s, &msgs[cur].checkpoint);
+        /* Drain: whatever queued up while we were busy, keep only the newest checkpoint. */
+        uint64_t skipped = 0;
+        uint32_t first_skipped = msgs[cur].checkpoint.epoch;
+        for (;;) {
+            int nx = 1 - cur;
+            r = sock_recv(sub, &frames[nx], &lim, &msgs[nx], 0);
+            if (r == 0) break;
+            if (r == -2) {
+                err_prepend("checkpoints socket %s", c->checkpoints);
+                goto done;
+            }
+            if (r == -1) {
+                s.stats.bad_frames++;
+                LOG_W("a frame on %s is not a message: %s", c->checkpoints, err_msg());
+                continue;
+            }
+            if (msgs[nx].kind != MSG_CHECKPOINT) continue;
+            s.stats.received++;
+            note_sequence(&s, &msgs[nx].checkpoint);
+            skipped++;
+            cur = nx;
+        }
+        const msg_checkpoint_t *ck = &msgs[cur].checkpoint;
+        if (skipped) {
+            s.stats.skipped += skipped;
+            LOG_W("fell behind: skipping %llu queued checkpoint(s) (epoch %u onwards), scoring the newest, "
+                  "epoch %u step %llu", (unsigned long long)skipped, first_skipped, ck->epoch,
+                  (unsigned long long)ck->step);
+        }
+        int sr = score(&s, ck, stop);
+        if (sr < 0) goto done;
+        if (sr == 0) s.stats.evaluated++;
+        if (sr == 1) s.stats.refused++;
+        publish_stats(&s);
+    }
+    rc = 0;
+done:
+    publish_stats(&s);
+    LOG_I("stopping: %llu checkpoint(s) received, %llu scored, %llu skipped, %llu refused",
+          (unsigned long long)s.stats.received, (unsigned long long)s.stats.evaluated,
+          (unsigned long long)s.stats.skipped, (unsigned long long)s.stats.refused);
+    sock_close(&sub);
+    zmq_msg_close(&frames[0]);
+    zmq_msg_close(&frames[1]);
+    free(msgs);
+    scorer_free(&s.scorer);
+    valset_free(&s.valset);
+    if (!c->zctx) zmq_ctx_term(zctx);
+    return rc;
+}

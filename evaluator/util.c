@@ -1,0 +1,24 @@
+/* util.c: mkdir -p. */
+#include "evaluator/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int make_dirs(const char *dir) {
+    char tmp[1024];
+    CHECK(strlen(dir) > 0 && strlen(dir) < sizeof tmp, "bad directory name '%s'", dir);
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        CHECK(mkdir(tmp, 0755) == 0 || errno == EEXIST, "cannot create %s: %s", tmp, strerror(errno));
+        *p = saved;
+        if (saved == '\0') break;
+    }
+    struct stat st;
+    CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "%s is not a directory", dir);
+    return 0;
+}
