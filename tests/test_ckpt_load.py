@@ -61,6 +61,20 @@ check("dense_1.kernel" in out.stdout and "(6272, 512)" in out.stdout, "ckpt_load
 check("epoch: 7" in out.stdout and "[conv2d_1]" in out.stdout and "parameters: 3,453,121" in out.stdout,
       "ckpt_load.py prints metadata, spec and the parameter count")
 
+# The reference implementation, where installed, reads the same tensors and metadata.
+try:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+except ImportError:
+    print("note: the safetensors package is not installed: cross-check skipped")
+else:
+    ref = load_file(ckpt)
+    with safe_open(ckpt, framework="np") as f:
+        ref_meta = f.metadata()
+    check(set(ref) == set(tensors) and all(np.array_equal(ref[k], tensors[k]) for k in ref),
+          "the safetensors package reads the same tensors")
+    check(ref_meta == meta, "the safetensors package reads the same metadata")
+
 # Damaged copies are refused, by the module and by the program.
 with open(ckpt, "rb") as f:
     data = f.read()
