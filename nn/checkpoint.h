@@ -27,7 +27,9 @@ int nn_ckpt_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *in
 /* Read a checkpoint. The model is rebuilt from the spec inside (m must be freed by the caller with
  * nn_model_free); *params and *rms are malloc'd n_params arrays (rms zeros when absent).
  * A truncated file, a file that is not a checkpoint, or tensors that disagree with the spec are
- * refused with err_msg() saying which. */
+ * refused with err_msg() "PATH: reason"; then m, *params and *rms hold nothing to free.
+ * info may be NULL; rms may be NULL when the optimizer state is not wanted.
+ * Format and checks: docs/model-spec.md. */
 int nn_ckpt_load(const char *path, nn_model_t *m, nn_ckpt_info_t *info, float **params, float **rms);
 
 /* Check that a checkpoint's model matches an expected one (same layers and shapes): used by

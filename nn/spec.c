@@ -332,7 +332,9 @@ static void set_defaults(nn_model_t *m, const char *label) {
 }
 
 int nn_model_parse(const char *text, const char *label, nn_model_t *m) {
+    if (!label) label = "spec";
     set_defaults(m, label);
+    if (!text) return spec_error(label, 0, "no spec text");
     spec_ini_t *ini = malloc(sizeof *ini);
     if (!ini) return spec_error(label, 0, "out of memory");
     int rc = spec_ini_read(text, label, ini) || interpret(ini, label, m) || nn_model_infer(m, label) ? -1 : 0;
