@@ -1,0 +1,209 @@
+/* augmenter.c: the augmenter stage's loop: a job in, a batch out (markers forwarded), with the time
+ * spent in transport (receive + decode of the job, encode + send of the batch) measured apart from
+ * the work, and a summary of both in the log. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augmenter/augmenter.h"
+#include "common/check.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "proto/sock.h"
+
+#define POLL_MS 100
+#define JOBS_HWM 1       /* hold at most one job beyond the one in hand: the loader gives the rest to others */
+#define BATCHES_HWM 2
+#define REPORT_S 30.0
+
+typedef struct {
+    const augmenter_config_t *c;
+    augmenter_stats_t *st;
+    worker_t *w;
+    void *zctx, *jobs, *batches;
+    int own_zctx, frame_ok;
+    zmq_msg_t frame;
+    msg_t *in, out;
+    pbuf_t enc;
+    proto_limits_t lim;
+    /* totals for the summary */
+    uint64_t n_batches, n_images, n_markers;
+    double work_ms, recv_ms, send_ms, t_first, t_last, t_report;
+} aug_t;
+
+void augmenter_config_default(augmenter_config_t *c) {
+    memset(c, 0, sizeof *c);
+    c->jobs = EP_JOBS;
+    c->batches = EP_BATCHES;
+    c->cache_mb = 1024;
+    c->max_pixels = 50000000;
+}
+
+static int setup(aug_t *a) {
+    const augmenter_config_t *c = a->c;
+    CHECK(c->cache_mb >= 0, "--cache-mb must be at least 0 (got %d)", c->cache_mb);
+    CHECK(c->max_pixels >= 1, "--max-pixels must be at least 1");
+    proto_limits_default(&a->lim);
+    TRY(worker_new((size_t)c->cache_mb << 20, c->max_pixels, &a->w));
+    a->in = calloc(1, sizeof *a->in);
+    CHECK(a->in != NULL, "out of memory");
+    CHECK(zmq_msg_init(&a->frame) == 0, "zmq_msg_init: %s", zmq_strerror(zmq_errno()));
+    a->frame_ok = 1;
+    if (c->zctx) {
+        a->zctx = c->zctx;
+    } else {
+        a->zctx = zmq_ctx_new();
+        CHECK(a->zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+        a->own_zctx = 1;
+    }
+    a->jobs = sock_connect(a->zctx, ZMQ_PULL, c->jobs, JOBS_HWM);
+    CHECK(a->jobs != NULL, "jobs socket %s: %s", c->jobs, err_msg());
+    a->batches = sock_connect(a->zctx, ZMQ_PUSH, c->batches, BATCHES_HWM);
+    CHECK(a->batches != NULL, "batches socket %s: %s", c->batches, err_msg());
+    LOG_I("jobs from %s, batches to %s; cache %d MiB, images over %" PRId64 " pixels skipped", c->jobs,
+          c->batches, c->cache_mb, c->max_pixels);
+    return 0;
+}
+
+static void report(aug_t *a, const char *what) {
+    worker_stats_t ws;
+    worker_stats(a->w, &ws);
+    double b = a->n_batches ? (double)a->n_batches : 1.0, span = a->t_last - a->t_first;
+    LOG_I("%s: %" PRIu64 " batches, %" PRIu64 " images (%.1f images/s), %" PRIu64 " markers; per batch: work %.2f ms, "
+          "transport %.3f ms (job recv+decode %.3f, batch encode+send %.3f); decodes %" PRId64 ", unusable files %" PRId64
+          ", skipped members %" PRId64 "; cache %" PRId64 " images, %.1f MiB of %.0f, hits %" PRId64 ", misses %" PRId64
+          ", refused %" PRId64,
+          what, a->n_batches, a->n_images, span > 0 ? (double)a->n_images / span : 0.0, a->n_markers,
+          a->work_ms / b, (a->recv_ms + a->send_ms) / b, a->recv_ms / b, a->send_ms / b, ws.decodes,
+          ws.decode_failures, ws.skipped, ws.cache.entries, (double)ws.cache.bytes / 1048576.0,
+          (double)ws.cache.max_bytes / 1048576.0, ws.cache.hits, ws.cache.misses, ws.cache.refused);
+}
+
+static void teardown(aug_t *a) {
+    if (a->w) report(a, "summary");
+    sock_close(&a->jobs);
+    sock_close(&a->batches);
+    if (a->own_zctx && a->zctx) zmq_ctx_term(a->zctx);
+    a->zctx = NULL;
+    if (a->frame_ok) zmq_msg_close(&a->frame);
+    free(a->in);
+    pbuf_free(&a->enc);
+    worker_destroy(&a->w);
+}
+
+/* Send the encoded frame in a->enc, waiting (but noticing *stop) while the trainer's queue is full.
+ * Adds the time of the send calls themselves (not the waits) to *ms. 0 sent, 1 stopped, -1 error. */
+static int send_enc(aug_t *a, const volatile sig_atomic_t *stop, double *ms) {
+    while (!*stop) {
+        double t0 = now_s();
+        int rc = zmq_send(a->batches, a->enc.data, a->enc.len, ZMQ_DONTWAIT);
+        *ms += (now_s() - t0) * 1000.0;
+        if (rc >= 0) return 0;
+        int e = zmq_errno();
+        if (e != EAGAIN && e != EINTR) {
+            err_set("zmq_send: %s", zmq_strerror(e));
+            return -1;
+        }
+        zmq_pollitem_t it = {a->batches, 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll(&it, 1, POLL_MS) < 0 && zmq_errno() != EINTR) {
+            err_set("zmq_poll: %s", zmq_strerror(zmq_errno()));
+            return -1;
+        }
+    }
+    return 1;
+}
+
+/* A job that cannot be worked on (a member count or size out of range) is logged and dropped: the
+ * loader resends it, and another augmenter fails the same way, so the trainer's wait shows the cause. */
+static int on_job(aug_t *a, const volatile sig_atomic_t *stop) {
+    if (worker_do_job(a->w, &a->in->job, &a->out.batch) != 0) {
+        LOG_E("job %" PRIu64 " dropped: %s", a->in->job.seq, err_msg());
+        err_clear();
+        return 0;
+    }
+    a->out.kind = MSG_BATCH;
+    double t0 = now_s();
+    TRY(proto_encode(&a->out, &a->enc));
+    a->send_ms += (now_s() - t0) * 1000.0;
+    int rc = send_enc(a, stop, &a->send_ms);
+    if (rc < 0) return -1;
+    if (rc == 1) return 0;
+    a->work_ms += a->out.batch.work_ms;
+    a->n_batches++;
+    a->n_images += a->out.batch.n;
+    if (a->st) {
+        atomic_fetch_add(&a->st->jobs, 1);
+        atomic_fetch_add(&a->st->skipped, a->out.batch.skipped);
+    }
+    return 0;
+}
+
+static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
+    const msg_control_t *k = &a->in->control;
+    if (k->op != CTRL_END_EPOCH && k->op != CTRL_END_RUN) {
+        LOG_W("jobs: ignoring a %s control", ctrl_op_name(k->op));
+        return 0;
+    }
+    a->out.kind = MSG_CONTROL;
+    a->out.control = *k;
+    TRY(proto_encode(&a->out, &a->enc));
+    int rc = send_enc(a, stop, &a->send_ms);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        a->n_markers++;
+        if (a->st) atomic_fetch_add(&a->st->markers, 1);
+        LOG_D("forwarded %s %" PRIu64, ctrl_op_name(k->op), k->seq);
+    }
+    return 0;
+}
+
+static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
+    a->t_report = now_s();
+    while (!*stop) {
+        zmq_pollitem_t it = {a->jobs, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, POLL_MS) < 0) {
+            if (zmq_errno() == EINTR) continue;
+            err_set("zmq_poll: %s", zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        if (a->n_batches && now_s() - a->t_report > REPORT_S) {
+            report(a, "so far");
+            a->t_report = now_s();
+        }
+        if (!(it.revents & ZMQ_POLLIN)) continue;
+        double t0 = now_s();
+        int rc = sock_recv(a->jobs, &a->frame, &a->lim, a->in, 0);
+        if (rc == -2) return -1;
+        if (rc == 0) continue;
+        if (rc == -1) {
+            LOG_W("jobs: rejected a frame: %s", err_msg());
+            err_clear();
+            if (a->st) atomic_fetch_add(&a->st->rejected, 1);
+            continue;
+        }
+        a->recv_ms += (now_s() - t0) * 1000.0;
+        if (a->in->kind == MSG_JOB) {
+            if (!a->n_batches) a->t_first = t0;
+            TRY(on_job(a, stop));
+            a->t_last = now_s();
+        } else if (a->in->kind == MSG_CONTROL) {
+            TRY(on_marker(a, stop));
+        } else {
+            LOG_W("jobs: ignoring a %s message", msg_kind_name(a->in->kind));
+        }
+    }
+    return 0;
+}
+
+int augmenter_run(const augmenter_config_t *c, const volatile sig_atomic_t *stop, augmenter_stats_t *stats) {
+    log_set_thread_name(c->name ? c->name : "augmenter");
+    aug_t *a = calloc(1, sizeof *a);
+    CHECK(a != NULL, "out of memory");
+    a->c = c;
+    a->st = stats;
+    int rc = setup(a);
+    if (rc == 0) rc = loop(a, stop);
+    teardown(a);
+    free(a);
+    return rc;
+}

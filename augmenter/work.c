@@ -1,0 +1,191 @@
+/* work.c: one job -> one batch: cache lookup or decode of every member, replacement of unusable
+ * members, and each member's own random transform written straight into the batch buffer. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augmenter/augmenter.h"
+#include "common/check.h"
+#include "common/log.h"
+#include "common/rng.h"
+#include "common/timeutil.h"
+
+/* Keys of files found unusable: each is warned about once and never decoded again. An open-
+ * addressing set of 64-bit keys (0 is kept apart, as the empty-slot value). */
+typedef struct {
+    uint64_t *slots;
+    size_t cap, n;
+    int has_zero;
+} keyset_t;
+
+struct worker {
+    img_cache_t *cache;
+    int64_t max_pixels;
+    img_t scratch;                 /* the last decode the cache refused, reused                */
+    uint64_t scratch_key;
+    int scratch_valid;
+    keyset_t bad;
+    uint8_t *images;               /* the batch buffer                                         */
+    size_t images_cap;
+    int8_t status[PROTO_MAX_MEMBERS];   /* per member of the current job: 0 unknown, 1 ok, -1 bad */
+    int64_t decodes, decode_failures, skipped;
+};
+
+static int keyset_has(const keyset_t *s, uint64_t k) {
+    if (k == 0) return s->has_zero;
+    if (!s->cap) return 0;
+    for (size_t i = (size_t)(k % s->cap);; i = (i + 1) % s->cap) {
+        if (s->slots[i] == k) return 1;
+        if (s->slots[i] == 0) return 0;
+    }
+}
+
+static int keyset_add(keyset_t *s, uint64_t k) {
+    if (k == 0) return s->has_zero = 1, 0;
+    if (keyset_has(s, k)) return 0;
+    if (2 * (s->n + 1) > s->cap) {   /* grow: rare, only when more files turn out unusable */
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        uint64_t *slots = calloc(cap, sizeof *slots);
+        CHECK(slots != NULL, "out of memory");
+        for (size_t i = 0; i < s->cap; i++) {
+            uint64_t v = s->slots[i];
+            if (!v) continue;
+            size_t j = (size_t)(v % cap);
+            while (slots[j]) j = (j + 1) % cap;
+            slots[j] = v;
+        }
+        free(s->slots);
+        s->slots = slots;
+        s->cap = cap;
+    }
+    size_t i = (size_t)(k % s->cap);
+    while (s->slots[i]) i = (i + 1) % s->cap;
+    s->slots[i] = k;
+    s->n++;
+    return 0;
+}
+
+int worker_new(size_t cache_bytes, int64_t max_pixels, worker_t **out) {
+    worker_t *w = calloc(1, sizeof *w);
+    CHECK(w != NULL, "out of memory");
+    w->max_pixels = max_pixels;
+    w->cache = img_cache_new(cache_bytes);
+    if (!w->cache) {
+        free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+void worker_destroy(worker_t **pw) {
+    worker_t *w = *pw;
+    if (!w) return;
+    img_cache_destroy(&w->cache);
+    img_free(&w->scratch);
+    free(w->bad.slots);
+    free(w->images);
+    free(w);
+    *pw = NULL;
+}
+
+void worker_stats(const worker_t *w, worker_stats_t *s) {
+    memset(s, 0, sizeof *s);
+    s->decodes = w->decodes;
+    s->decode_failures = w->decode_failures;
+    s->skipped = w->skipped;
+    img_cache_stats(w->cache, &s->cache);
+}
+
+/* The cache key of a member: its file's key at this job's output size (the decode shrinks on load
+ * relative to the target size, so one file decodes differently for another size). */
+static uint64_t cache_key(const msg_job_t *job, const job_member_t *m) {
+    return rng_derive3(m->key, ((uint64_t)job->height << 32) | job->width, 0xCAC4E);
+}
+
+/* The decoded image of member k, or NULL when its file is unusable (warned about once). */
+static const img_t *member_image(worker_t *w, const msg_job_t *job, uint32_t k) {
+    const job_member_t *m = &job->members[k];
+    uint64_t key = cache_key(job, m);
+    if (w->status[k] < 0) return NULL;
+    if (w->status[k] == 0 && keyset_has(&w->bad, key)) {
+        w->status[k] = -1;
+        return NULL;
+    }
+    const img_t *im = img_cache_get(w->cache, key);
+    if (im) return w->status[k] = 1, im;
+    if (w->scratch_valid && w->scratch_key == key) return w->status[k] = 1, &w->scratch;
+
+    img_decode_opts_t o;
+    img_decode_opts_default(&o, (int)job->width, (int)job->height);
+    o.max_pixels = w->max_pixels;
+    w->decodes++;
+    w->scratch_valid = 0;
+    if (img_decode(m->data, m->len, &o, &w->scratch) != 0) {
+        w->decode_failures++;
+        LOG_W("%s: unusable, skipped (said once per augmenter): %s", m->name, err_msg());
+        err_clear();
+        w->status[k] = -1;
+        if (keyset_add(&w->bad, key) != 0) err_clear();   /* out of memory: it will be warned again */
+        return NULL;
+    }
+    w->status[k] = 1;
+    int rc = img_cache_put(w->cache, key, &w->scratch);
+    if (rc == 0 && (im = img_cache_get(w->cache, key)) != NULL) return im;
+    if (rc < 0) err_clear();   /* no memory for the cache: carry on without it */
+    w->scratch_key = key;
+    w->scratch_valid = 1;
+    return &w->scratch;
+}
+
+int worker_do_job(worker_t *w, const msg_job_t *job, msg_batch_t *out) {
+    double t0 = now_s();
+    uint32_t n = job->n_members, h = job->height, wd = job->width;
+    CHECK(n >= 1 && n <= PROTO_MAX_MEMBERS, "job %" PRIu64 " has %u members", job->seq, n);
+    CHECK(h >= 1 && wd >= 1, "job %" PRIu64 " asks for %ux%u images", job->seq, wd, h);
+    size_t one = (size_t)h * wd * 3, need = one * n;
+    if (need > w->images_cap) {
+        uint8_t *p = realloc(w->images, need);
+        CHECK(p != NULL, "out of memory for a %u x %ux%u batch", n, wd, h);
+        w->images = p;
+        w->images_cap = need;
+    }
+    memset(w->status, 0, sizeof w->status);
+    memset(out, 0, sizeof *out);
+    out->seq = job->seq;
+    out->epoch = job->epoch;
+    out->step = job->step;
+    out->height = h;
+    out->width = wd;
+    out->channels = 3;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        /* member i, or the next usable member of the job in its place */
+        const img_t *src = NULL;
+        uint32_t j = i;
+        for (uint32_t step = 0; step < n && !src; step++) {
+            j = (i + step) % n;
+            src = member_image(w, job, j);
+        }
+        if (!src) break;   /* no member of this job is usable */
+        if (j != i) out->skipped++;
+        img_xform_t t;
+        img_xform_draw(&job->aug, (int)h, (int)wd, job->members[i].seed, &t);
+        img_warp(src, (int)h, (int)wd, job->aug.enabled ? &t : NULL, job->aug.fill_mode, job->aug.cval,
+                 w->images + (size_t)i * one);
+        out->labels[i] = job->members[j].label;
+        out->ids[i] = job->members[j].id;
+        used++;
+    }
+    if (used < n) {
+        LOG_W("job %" PRIu64 ": none of its %u members is usable: sending an empty batch", job->seq, n);
+        used = 0;
+        out->skipped = n;
+    }
+    out->n = used;
+    out->images = used ? w->images : NULL;
+    out->images_len = (size_t)used * one;
+    w->skipped += out->skipped;
+    out->work_ms = (now_s() - t0) * 1000.0;
+    return 0;
+}

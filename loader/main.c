@@ -1,0 +1,65 @@
+/* main.c: the loader process: parses flags into a loader_config_t and runs the loader stage. */
+#include <stdio.h>
+
+#include "common/check.h"
+#include "common/cli.h"
+#include "common/log.h"
+#include "common/proc.h"
+#include "loader/loader.h"
+
+int main(int argc, char **argv) {
+    loader_config_t c;
+    loader_config_default(&c);
+    const char *log_level = "info";
+    const cli_opt_t opts[] = {
+        {"data", CLI_STR, &c.data_dir, "PAWPIPE_DATA", "DIR",
+         "data set folder: DIR/train/<class>/*.jpg|png (required; validation/ and test/ are counted when present)"},
+        {"model", CLI_STR, &c.model_path, "PAWPIPE_MODEL", "MODEL.ini",
+         "model spec: batch size, steps per epoch, epochs, seed, input size, augmentation (required)"},
+        {"epochs", CLI_INT, &c.epochs, "PAWPIPE_EPOCHS", "N",
+         "epochs of the run; 0: the spec's (the trainer's START overrides it)"},
+        {"steps-per-epoch", CLI_INT, &c.steps_per_epoch, "PAWPIPE_STEPS_PER_EPOCH", "N",
+         "batches per epoch; -1: the spec's, 0: one pass over the training split (the trainer's START overrides it)"},
+        {"window", CLI_INT, &c.window, "PAWPIPE_WINDOW", "W",
+         "batch jobs in flight at most (credit window); the trainer's --window must be at least this"},
+        {"resend-ms", CLI_INT, &c.resend_ms, "PAWPIPE_RESEND_MS", "T",
+         "send a job again when no credit came T ms after it was sent (then 2T, 4T, 8T)"},
+        {"jobs-bind", CLI_STR, &c.jobs_bind, "PAWPIPE_JOBS_BIND", "ENDPOINT",
+         "bind the PUSH socket the augmenters take jobs from"},
+        {"credits-bind", CLI_STR, &c.credits_bind, "PAWPIPE_CREDITS_BIND", "ENDPOINT",
+         "bind the PULL socket the trainer sends START and credits to"},
+        {"log-level", CLI_STR, &log_level, "PAWPIPE_LOG_LEVEL", "LEVEL", "debug, info, warn or error"},
+    };
+    int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), "--data DIR --model MODEL.ini [options]",
+                       "The loader stage of pawpipe: indexes DIR/train, decides the members and seeds of every "
+                       "batch (Keras'\nshuffled iterator, deterministic from the spec's seed), and sends batch "
+                       "jobs with the encoded images to\nthe augmenters, at most W in flight, from where the "
+                       "trainer's START says; it exits once the trainer\nhas taken the end of the run.",
+                       NULL);
+    if (rc == 1) return 0;
+    if (rc < 0) return 2;
+    log_level_t level;
+    if (log_parse_level(log_level, &level) != 0) {
+        fprintf(stderr, "error: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+        return 2;
+    }
+    log_init("loader", log_level);
+    if (!c.data_dir || !c.model_path) {
+        fprintf(stderr, "error: --data DIR and --model MODEL.ini are required (see --help)\n");
+        return 2;
+    }
+    if (c.window < 1 || c.resend_ms < 1 || c.epochs < 0 || c.steps_per_epoch < -1) {
+        fprintf(stderr, "error: --window and --resend-ms must be at least 1, --epochs at least 0, "
+                        "--steps-per-epoch at least -1\n");
+        return 2;
+    }
+    if (proc_setup() != 0) {
+        LOG_E("%s", err_msg());
+        return 1;
+    }
+    if (loader_run(&c, &proc_stop, NULL) != 0) {
+        LOG_E("%s", err_msg());
+        return 1;
+    }
+    return proc_stop ? 130 : 0;
+}

@@ -1,0 +1,23 @@
+# Data-plane tests: the loader, the augmenters, the trainer's end of the batch stream and its dry
+# run; unit tests without sockets, whole pipelines as threads over inproc://, and real processes
+# over tcp://127.0.0.1 (tests/dataplane_procs.sh).
+add_library(dataplane_fixtures STATIC dataplane_fixtures.c)
+target_link_libraries(dataplane_fixtures PUBLIC common PkgConfig::VIPS m)
+
+# The trainer's batch stream and dry run, for these tests, until trainer_lib carries them.
+add_library(dataplane_trainer STATIC ${CMAKE_SOURCE_DIR}/trainer/stream.c ${CMAKE_SOURCE_DIR}/trainer/dryrun.c)
+target_link_libraries(dataplane_trainer PUBLIC proto nn common OpenSSL::Crypto)
+
+add_executable(test_dataplane_unit test_dataplane_unit.c)
+target_link_libraries(test_dataplane_unit loader_lib augmenter_lib dataplane_fixtures testlib)
+add_test(NAME dataplane_unit COMMAND test_dataplane_unit)
+set_tests_properties(dataplane_unit PROPERTIES LABELS "unit;pipeline" SKIP_RETURN_CODE 77 TIMEOUT 60)
+
+add_executable(dataplane_dryrun test_dataplane_dryrun.c)
+target_link_libraries(dataplane_dryrun dataplane_trainer)
+
+add_executable(test_dataplane_pipeline test_dataplane_pipeline.c)
+target_link_libraries(test_dataplane_pipeline loader_lib augmenter_lib dataplane_trainer dataplane_fixtures testlib
+                      Threads::Threads)
+add_test(NAME dataplane_pipeline COMMAND test_dataplane_pipeline)
+set_tests_properties(dataplane_pipeline PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 120)

@@ -1,0 +1,252 @@
+/* test_dataplane_unit.c: the data plane's parts without sockets: the sample plan (Keras' shuffled
+ * infinite iterator), the order of the stream's items, the loader's window bookkeeping, and the
+ * augmenter's work on one job (cache, bad inputs replaced and counted, determinism). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "augmenter/augmenter.h"
+#include "common/check.h"
+#include "common/rng.h"
+#include "dataplane_fixtures.h"
+#include "image/image.h"
+#include "loader/internal.h"
+#include "test.h"
+
+TEST(plan_passes_are_permutations_cut_keras_style) {
+    plan_t p;
+    REQUIRE(plan_init(&p, 45, 8, 1234) == 0);
+    EXPECT(p.per_pass == 6);
+    uint32_t ids[8];
+    uint64_t seeds[8];
+    int seen[3][45];
+    memset(seen, 0, sizeof seen);
+    uint32_t first_of_pass[3] = {0};
+    for (uint64_t x = 0; x < 18; x++) {
+        int n = plan_batch(&p, x, ids, seeds);
+        int64_t pass = plan_pass_of(&p, x);
+        EXPECT(n == (x % 6 == 5 ? 5 : 8));   /* the last batch of each pass is partial */
+        for (int k = 0; k < n; k++) {
+            EXPECT(ids[k] < 45);
+            if (ids[k] < 45) seen[pass][ids[k]]++;
+            EXPECT(seeds[k] == rng_derive3(1234, (uint64_t)pass, ids[k]));
+        }
+        if (x % 6 == 0) first_of_pass[pass] = ids[0] * 1000 + ids[1];
+    }
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < 45; i++) EXPECT(seen[pass][i] == 1);
+    EXPECT(first_of_pass[0] != first_of_pass[1] || first_of_pass[1] != first_of_pass[2]);   /* reshuffled */
+    plan_free(&p);
+}
+
+TEST(plan_is_a_pure_function_of_seed_and_batch) {
+    plan_t a, b, c;
+    REQUIRE(plan_init(&a, 100, 7, 5) == 0);
+    REQUIRE(plan_init(&b, 100, 7, 5) == 0);
+    REQUIRE(plan_init(&c, 100, 7, 6) == 0);
+    uint32_t ia[7], ib[7], ic[7];
+    uint64_t sa[7], sb[7], sc[7];
+    /* random access in another order gives the same batch */
+    plan_batch(&b, 40, ib, sb);
+    plan_batch(&b, 3, ib, sb);
+    int na = plan_batch(&a, 3, ia, sa), nb = plan_batch(&b, 3, ib, sb);
+    EXPECT(na == nb && memcmp(ia, ib, sizeof ia) == 0 && memcmp(sa, sb, sizeof sa) == 0);
+    plan_batch(&c, 3, ic, sc);
+    EXPECT(memcmp(ia, ic, sizeof ia) != 0);   /* another seed, another order */
+    plan_free(&a), plan_free(&b), plan_free(&c);
+}
+
+static void expect_order(const geom_t *g, uint64_t start, const char *want) {
+    char got[256] = "";
+    pos_t p = pos_first(g, start);
+    for (int i = 0; i < 30 && p.kind != ITEM_DONE; i++, p = pos_next(g, &p)) {
+        char one[32];
+        const char *k = p.kind == ITEM_BATCH ? "B" : p.kind == ITEM_END_EPOCH ? "E" : "R";
+        snprintf(one, sizeof one, "%s%s%llu/%u", got[0] ? " " : "", k, (unsigned long long)p.seq,
+                 p.kind == ITEM_BATCH ? p.step : p.epoch);
+        strcat(got, one);
+    }
+    if (strcmp(got, want) != 0) fprintf(stderr, "  order from %llu: got '%s', want '%s'\n", (unsigned long long)start, got, want);
+    EXPECT(strcmp(got, want) == 0);
+}
+
+TEST(stream_order_batches_then_markers) {
+    geom_t g = {2, 3};   /* B<seq>/<step>, E<seq>/<epoch>, R<seq>/<epoch> */
+    expect_order(&g, 0, "B0/0 B1/1 B2/2 E3/0 B3/0 B4/1 B5/2 E6/1 R6/1");
+    expect_order(&g, 4, "B4/1 B5/2 E6/1 R6/1");
+    expect_order(&g, 3, "B3/0 B4/1 B5/2 E6/1 R6/1");   /* a START at an epoch's first batch skips its END_EPOCH */
+    expect_order(&g, 6, "R6/1");
+    geom_t one = {2, 1};
+    expect_order(&one, 0, "B0/0 E1/0 B1/0 E2/1 R2/1");
+}
+
+TEST(flight_holds_at_most_window_jobs) {
+    flight_t f;
+    REQUIRE(flight_init(&f, 3) == 0);
+    geom_t g = {5, 2};
+    pos_t p = pos_first(&g, 0);
+    int pushed = 0;
+    while (flight_push(&f, &p)) pushed++, p = pos_next(&g, &p);
+    EXPECT(flight_batches(&f) == 3);   /* B0 B1 E2 B2: the fourth batch finds no frame */
+    EXPECT(pushed == 4);
+    EXPECT(flight_find(&f, ITEM_END_EPOCH, 2) != NULL);
+    EXPECT(flight_find(&f, ITEM_BATCH, 1) != NULL);
+    flight_find(&f, ITEM_BATCH, 1)->acked = 1;
+    EXPECT(flight_pop_acked(&f) == 0);   /* the oldest is not acknowledged yet */
+    flight_find(&f, ITEM_BATCH, 0)->acked = 1;
+    EXPECT(flight_pop_acked(&f) == 2);
+    EXPECT(flight_batches(&f) == 1);
+    EXPECT(flight_push(&f, &p) != NULL);
+    flight_clear(&f);
+    EXPECT(f.count == 0 && flight_batches(&f) == 0);
+    flight_free(&f);
+}
+
+/* One job over in-memory files: good ones, then every bad case. */
+typedef struct {
+    msg_job_t job;
+    uint8_t *bytes[PROTO_MAX_MEMBERS];
+} test_job_t;
+
+static void add_member(test_job_t *t, const char *name, uint8_t *data, size_t len, uint32_t id) {
+    job_member_t *m = &t->job.members[t->job.n_members];
+    t->bytes[t->job.n_members++] = data;
+    m->id = id;
+    m->label = (uint8_t)(id % 2);
+    m->seed = rng_derive3(99, 0, id);
+    m->key = rng_derive(777, id);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->data = data;
+    m->len = len;
+}
+
+static void free_job(test_job_t *t) {
+    for (uint32_t i = 0; i < t->job.n_members; i++) free(t->bytes[i]);
+    free(t);
+}
+
+static uint8_t *enc(int w, int h, int bands, int cmyk, const char *fmt, uint32_t pat, size_t *len) {
+    uint8_t *p = NULL;
+    if (dpf_encode(w, h, bands, cmyk, fmt, pat, &p, len) != 0) return NULL;
+    return p;
+}
+
+static test_job_t *make_job(void) {
+    test_job_t *t = calloc(1, sizeof *t);
+    t->job.seq = 5;
+    t->job.height = t->job.width = 24;
+    t->job.aug = (aug_params_t){.enabled = 1, .rotation_range = 40, .width_shift_range = 0.2,
+                                .height_shift_range = 0.2, .shear_range = 0.2, .zoom_lo = 0.8, .zoom_hi = 1.2,
+                                .horizontal_flip = 1, .fill_mode = FILL_NEAREST};
+    size_t len;
+    uint8_t *p;
+    p = enc(60, 40, 3, 0, "jpg", 1, &len), add_member(t, "good0.jpg", p, len, 0);
+    add_member(t, "bad_empty.jpg", NULL, 0, 1);                                  /* empty      */
+    p = enc(60, 40, 3, 0, "jpg", 2, &len), add_member(t, "bad_truncated.jpg", p, len / 3, 2);   /* truncated */
+    p = (uint8_t *)strdup("plain text, not a JPEG"), add_member(t, "bad_text.jpg", p, strlen((char *)p), 3);
+    p = enc(400, 300, 3, 0, "jpg", 3, &len), add_member(t, "bad_big.jpg", p, len, 4);    /* over the limit */
+    p = enc(50, 40, 1, 0, "jpg", 4, &len), add_member(t, "grey.jpg", p, len, 5);
+    p = enc(50, 40, 4, 1, "jpg", 5, &len), add_member(t, "cmyk.jpg", p, len, 6);
+    p = enc(50, 40, 4, 0, "png", 6, &len), add_member(t, "rgba.png", p, len, 7);
+    p = enc(50, 40, 3, 0, "png", 7, &len), add_member(t, "png_named.jpg", p, len, 8);
+    p = enc(1, 1, 3, 0, "jpg", 8, &len), add_member(t, "one.jpg", p, len, 9);
+    p = enc(60, 40, 3, 0, "jpg", 9, &len), add_member(t, "good10.jpg", p, len, 10);
+    return t;
+}
+
+TEST(worker_replaces_bad_members_and_says_so_once) {
+    test_job_t *t = make_job();
+    for (uint32_t i = 0; i < t->job.n_members; i++)
+        if (i != 1) REQUIRE(t->job.members[i].data != NULL);
+    worker_t *w = NULL;
+    REQUIRE(worker_new(64 << 20, 100000, &w) == 0);   /* 400x300 = 120000 pixels: over */
+    msg_batch_t b;
+    REQUIRE(worker_do_job(w, &t->job, &b) == 0);
+    EXPECT(b.n == 11);                 /* the batch stays full */
+    EXPECT(b.skipped == 4);            /* empty, truncated, text, over the limit */
+    EXPECT(b.images_len == 11u * 24 * 24 * 3);
+    /* each bad member is replaced by the next usable one: 1..4 -> 5 (grey) */
+    uint32_t want_ids[11] = {0, 5, 5, 5, 5, 5, 6, 7, 8, 9, 10};
+    for (int i = 0; i < 11; i++) {
+        EXPECT(b.ids[i] == want_ids[i]);
+        EXPECT(b.labels[i] == want_ids[i] % 2);
+    }
+    /* replaced members keep their own seed: slot 1 and slot 5 show the same image differently */
+    EXPECT(memcmp(b.images + 1 * 24 * 24 * 3, b.images + 5 * 24 * 24 * 3, 24 * 24 * 3) != 0);
+    worker_stats_t s;
+    worker_stats(w, &s);
+    EXPECT(s.decode_failures == 4);
+    /* the next epoch: the bad files are neither decoded nor warned about again; the rest is cached */
+    REQUIRE(worker_do_job(w, &t->job, &b) == 0);
+    worker_stats(w, &s);
+    EXPECT(s.decode_failures == 4);
+    EXPECT(s.decodes == 11);           /* one attempt per file, all in the first job */
+    EXPECT(s.cache.hits >= 7);
+    EXPECT(s.skipped == 8);
+    worker_destroy(&w);
+    free_job(t);
+}
+
+TEST(worker_output_does_not_depend_on_the_cache) {
+    test_job_t *t = make_job();
+    worker_t *cached = NULL, *uncached = NULL, *tiny = NULL;
+    REQUIRE(worker_new(64 << 20, 100000, &cached) == 0);
+    REQUIRE(worker_new(0, 100000, &uncached) == 0);
+    REQUIRE(worker_new(8000, 100000, &tiny) == 0);   /* room for one or two images: over its limit */
+    size_t bytes = (size_t)t->job.n_members * 24 * 24 * 3;
+    uint8_t *ref = malloc(bytes);
+    msg_batch_t b;
+    REQUIRE(worker_do_job(cached, &t->job, &b) == 0);
+    memcpy(ref, b.images, bytes);
+    REQUIRE(worker_do_job(cached, &t->job, &b) == 0);   /* from the cache */
+    EXPECT(memcmp(ref, b.images, bytes) == 0);
+    REQUIRE(worker_do_job(uncached, &t->job, &b) == 0);
+    EXPECT(memcmp(ref, b.images, bytes) == 0);
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(worker_do_job(tiny, &t->job, &b) == 0);
+        EXPECT(memcmp(ref, b.images, bytes) == 0);
+    }
+    worker_stats_t s;
+    worker_stats(tiny, &s);
+    EXPECT(s.cache.refused > 0);
+    EXPECT(s.cache.bytes <= 8000);
+    /* another seed for one member changes that member's image only */
+    t->job.members[0].seed ^= 1;
+    REQUIRE(worker_do_job(uncached, &t->job, &b) == 0);
+    EXPECT(memcmp(ref, b.images, 24 * 24 * 3) != 0);
+    EXPECT(memcmp(ref + 24 * 24 * 3, b.images + 24 * 24 * 3, bytes - 24 * 24 * 3) == 0);
+    free(ref);
+    worker_destroy(&cached), worker_destroy(&uncached), worker_destroy(&tiny);
+    free_job(t);
+}
+
+TEST(worker_sends_an_empty_batch_when_nothing_is_usable) {
+    test_job_t *t = calloc(1, sizeof *t);
+    t->job.height = t->job.width = 16;
+    add_member(t, "a.jpg", NULL, 0, 0);
+    add_member(t, "b.jpg", (uint8_t *)strdup("nope"), 4, 1);
+    worker_t *w = NULL;
+    REQUIRE(worker_new(1 << 20, 1000000, &w) == 0);
+    msg_batch_t b;
+    REQUIRE(worker_do_job(w, &t->job, &b) == 0);
+    EXPECT(b.n == 0);
+    EXPECT(b.skipped == 2);
+    EXPECT(b.images_len == 0);
+    worker_destroy(&w);
+    free_job(t);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    if (img_init(argv[0]) != 0) {
+        fprintf(stderr, "img_init: %s\n", err_msg());
+        return 1;
+    }
+    RUN(plan_passes_are_permutations_cut_keras_style);
+    RUN(plan_is_a_pure_function_of_seed_and_batch);
+    RUN(stream_order_batches_then_markers);
+    RUN(flight_holds_at_most_window_jobs);
+    RUN(worker_replaces_bad_members_and_says_so_once);
+    RUN(worker_output_does_not_depend_on_the_cache);
+    RUN(worker_sends_an_empty_batch_when_nothing_is_usable);
+    return TEST_SUMMARY();
+}
