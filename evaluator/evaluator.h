@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-/* What evaluator_run has done so far; updated as it goes (read it after the run returns). */
+/* What evaluator_run has done. */
 typedef struct {
     uint64_t received;    /* checkpoint messages received                                     */
     uint64_t evaluated;   /* checkpoints scored                                               */
@@ -31,7 +31,12 @@ typedef struct {
     int rcvhwm;                /* checkpoints ZeroMQ may queue for us before the publisher drops   */
     int max_checkpoints;       /* return after scoring this many (0: until *stop)                   */
     void *zctx;                /* ZeroMQ context to use; NULL: evaluator_run makes its own          */
-    evaluator_stats_t *stats;  /* if not NULL, kept up to date by evaluator_run                     */
+    evaluator_stats_t *stats;  /* if not NULL, filled in when evaluator_run returns                 */
+    /* If not NULL, called on the evaluator's thread after each checkpoint it has dealt with (scored
+     * or refused) and each frame it could not decode, with the counts so far. The evaluator waits
+     * for it to return, so it can pace the stage (tests) as well as report on it. */
+    void (*on_progress)(const evaluator_stats_t *stats, void *arg);
+    void *progress_arg;
 } evaluator_config_t;
 
 void evaluator_config_default(evaluator_config_t *c);

@@ -28,8 +28,8 @@ typedef struct {
     uint32_t last_epoch;     /* of the last checkpoint received */
 } session_t;
 
-static void publish_stats(session_t *s) {
-    if (s->c->stats) *s->c->stats = s->stats;
+static void progress(session_t *s) {
+    if (s->c->on_progress) s->c->on_progress(&s->stats, s->c->progress_arg);
 }
 
 /* Where the numbering of received checkpoints jumps, say why. */
@@ -81,7 +81,7 @@ static int score(session_t *s, const msg_checkpoint_t *ck, const volatile sig_at
 /* Fail at start-up, not at the first checkpoint, when the data or the backend cannot be had. */
 static int check_setup(const evaluator_config_t *c) {
     CHECK(c->data_dir != NULL, "no data set: give --data DIR (DIR/%s/<class>/*.jpg)", c->split);
-    CHECK(nn_backend_find(c->backend) != NULL);
+    if (!nn_backend_find(c->backend)) return -1;   /* err_msg() names the backends there are */
     ds_split_t ds = {0};
     int64_t ignored = 0;
     int rc = ds_index(c->data_dir, c->split, 2, &ds, &ignored);
@@ -130,6 +130,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
         if (r == -1) {
             s.stats.bad_frames++;
             LOG_W("a frame on %s is not a message: %s", c->checkpoints, err_msg());
+            progress(&s);
             continue;
         }
         if (msgs[cur].kind != MSG_CHECKPOINT) continue;   /* MSG_METRICS: the checkpoint carries them */
@@ -149,6 +150,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
             if (r == -1) {
                 s.stats.bad_frames++;
                 LOG_W("a frame on %s is not a message: %s", c->checkpoints, err_msg());
+                progress(&s);
                 continue;
             }
             if (msgs[nx].kind != MSG_CHECKPOINT) continue;
@@ -168,11 +170,11 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
         if (sr < 0) goto done;
         if (sr == 0) s.stats.evaluated++;
         if (sr == 1) s.stats.refused++;
-        publish_stats(&s);
+        progress(&s);
     }
     rc = 0;
 done:
-    publish_stats(&s);
+    if (c->stats) *c->stats = s.stats;
     LOG_I("stopping: %llu checkpoint(s) received, %llu scored, %llu skipped, %llu refused",
           (unsigned long long)s.stats.received, (unsigned long long)s.stats.evaluated,
           (unsigned long long)s.stats.skipped, (unsigned long long)s.stats.refused);

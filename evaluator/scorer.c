@@ -33,7 +33,7 @@ int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const
         return 0;
     drop_model(s);
     const nn_backend_t *be = nn_backend_find(backend);
-    CHECK(be != NULL);
+    if (!be) return -1;   /* err_msg() names the backends there are */
     TRY(nn_model_parse(spec_text, label, &s->model));
     s->have_model = 1;
     s->batch = batch > 0 ? batch : s->model.train.batch_size > 0 ? s->model.train.batch_size : 32;

@@ -5,3 +5,10 @@ add_executable(test_evaluator_metrics test_evaluator_metrics.c)
 target_link_libraries(test_evaluator_metrics evaluator_lib testlib)
 add_test(NAME evaluator_metrics COMMAND test_evaluator_metrics)
 set_tests_properties(evaluator_metrics PROPERTIES LABELS "unit;pipeline" SKIP_RETURN_CODE 77 TIMEOUT 60)
+
+# The one-shot commands and the binary on a data set written by gen_dataset.
+add_executable(test_evaluator_stage test_evaluator_stage.c)
+target_link_libraries(test_evaluator_stage evaluator_lib testlib)
+add_dependencies(test_evaluator_stage gen_dataset evaluator)
+add_test(NAME evaluator_stage COMMAND test_evaluator_stage $<TARGET_FILE:gen_dataset> $<TARGET_FILE:evaluator>)
+set_tests_properties(evaluator_stage PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 60)
