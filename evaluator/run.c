@@ -34,9 +34,12 @@ static void progress(session_t *s) {
 
 /* Where the numbering of received checkpoints jumps, say why. */
 static void note_sequence(session_t *s, const msg_checkpoint_t *ck) {
-    if (s->have_last && ck->epoch > s->last_epoch + 1)
-        LOG_W("checkpoints of epochs %u..%u never arrived (dropped at the high-water mark while we were "
-              "busy, or published while we were disconnected)", s->last_epoch + 1, ck->epoch - 1);
+    const char *why = "dropped at the high-water mark while we were busy, or published while we were "
+                      "disconnected";
+    if (s->have_last && ck->epoch == s->last_epoch + 2)
+        LOG_W("no checkpoint of epoch %u arrived (%s)", s->last_epoch + 1, why);
+    else if (s->have_last && ck->epoch > s->last_epoch + 2)
+        LOG_W("no checkpoint of epochs %u to %u arrived (%s)", s->last_epoch + 1, ck->epoch - 1, why);
     else if (s->have_last && ck->epoch < s->last_epoch)
         LOG_I("epoch %u follows epoch %u: the trainer restarted or resumed from an earlier checkpoint",
               ck->epoch, s->last_epoch);

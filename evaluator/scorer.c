@@ -58,19 +58,35 @@ static int has_suffix(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* "(3,3,3,32)" */
+static void format_shape(char *buf, size_t cap, uint32_t ndim, const uint64_t *shape) {
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (uint32_t d = 0; d < ndim && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", d ? "," : "", (unsigned long long)shape[d]);
+    if (n < cap) snprintf(buf + n, cap - n, ")");
+}
+
 int scorer_set_tensors(scorer_t *s, const msg_checkpoint_t *c) {
     CHECK(s->have_model && s->ctx);
     for (int i = 0; i < s->n_views; i++) {
         const nn_param_view_t *v = &s->views[i];
         const proto_tensor_t *t = proto_tensor_find(c, v->name);
         CHECK(t != NULL, "the checkpoint has no tensor %s", v->name);
-        CHECK(t->dtype == DT_F32, "tensor %s: dtype %d, expected float32", v->name, (int)t->dtype);
+        CHECK(t->dtype == DT_F32, "tensor %s has dtype %d, the spec needs float32 (%d)", v->name,
+              (int)t->dtype, (int)DT_F32);
+        uint64_t want[4];
         int same_shape = t->ndim == (uint32_t)v->ndim;
-        for (int d = 0; same_shape && d < v->ndim; d++) same_shape = t->shape[d] == (uint64_t)v->shape[d];
-        CHECK(same_shape && t->len == v->count * sizeof(float),
-              "tensor %s: %u dims, %zu bytes; the spec needs %d dims (%lld,%lld,%lld,%lld), %zu bytes",
-              v->name, t->ndim, t->len, v->ndim, (long long)v->shape[0], (long long)v->shape[1],
-              (long long)v->shape[2], (long long)v->shape[3], v->count * sizeof(float));
+        for (int d = 0; d < v->ndim; d++) {
+            want[d] = (uint64_t)v->shape[d];
+            same_shape = same_shape && t->shape[d] == want[d];
+        }
+        if (!same_shape || t->len != v->count * sizeof(float)) {
+            char got_s[96], want_s[96];
+            format_shape(got_s, sizeof got_s, t->ndim, t->shape);
+            format_shape(want_s, sizeof want_s, (uint32_t)v->ndim, want);
+            err_set("tensor %s is %s (%zu bytes), the spec needs %s", v->name, got_s, t->len, want_s);
+            return -1;
+        }
         memcpy(s->params + v->offset, t->data, t->len);
     }
     for (uint32_t j = 0; j < c->n_tensors; j++) {

@@ -12,3 +12,11 @@ target_link_libraries(test_evaluator_stage evaluator_lib testlib)
 add_dependencies(test_evaluator_stage gen_dataset evaluator)
 add_test(NAME evaluator_stage COMMAND test_evaluator_stage $<TARGET_FILE:gen_dataset> $<TARGET_FILE:evaluator>)
 set_tests_properties(evaluator_stage PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 60)
+
+# The checkpoint stream: started before the trainer, mid-run, restarted, falling behind, bad
+# checkpoints; threads over inproc:// and processes over tcp://127.0.0.1.
+add_executable(test_evaluator_stream test_evaluator_stream.c)
+target_link_libraries(test_evaluator_stream evaluator_lib testlib Threads::Threads)
+add_dependencies(test_evaluator_stream gen_dataset evaluator)
+add_test(NAME evaluator_stream COMMAND test_evaluator_stream $<TARGET_FILE:gen_dataset> $<TARGET_FILE:evaluator>)
+set_tests_properties(evaluator_stream PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 90)
