@@ -34,7 +34,8 @@ static int print_batch(const msg_batch_t *b) {
     line[n++] = ' ';
     for (unsigned i = 0; i < md_len; i++) n += snprintf(line + n, sizeof line - (size_t)n, "%02x", md[i]);
     line[n++] = '\n';
-    CHECK(fwrite(line, 1, (size_t)n, stdout) == (size_t)n, "writing to stdout failed");
+    /* one line at a time, so whoever reads the output (a test, a pipe) sees the run's progress */
+    CHECK(fwrite(line, 1, (size_t)n, stdout) == (size_t)n && fflush(stdout) == 0, "writing to stdout failed");
     return 0;
 }
 
