@@ -7,6 +7,7 @@
 #include <vips/vips.h>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "image/dataset.h"
 
 /* Record libvips' error buffer (its last line carries the reason) after `what`, clear it, return -1. */
@@ -29,8 +30,16 @@ void img_decode_opts_default(img_decode_opts_t *o, int target_width, int target_
     o->max_pixels = 100000000;
 }
 
+/* libvips' own warnings (a corrupt tile, a truncated file) go to our log at debug level: the error
+ * that follows them is what the caller reports. */
+static void vips_warning_to_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data) {
+    (void)domain, (void)level, (void)data;
+    LOG_D("libvips: %s", msg);
+}
+
 int img_init(const char *argv0) {
     if (VIPS_INIT(argv0 ? argv0 : "pawpipe") != 0) return vips_fail("libvips start-up");
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, vips_warning_to_log, NULL);
     vips_concurrency_set(1);   /* we scale with processes, not threads */
     vips_block_untrusted_set(TRUE);   /* only the loaders libvips considers fuzzed and safe */
     vips_cache_set_max(0);     /* every image is decoded once: an operation cache only costs memory */
@@ -89,18 +98,32 @@ static int to_srgb8(VipsImage *in, VipsImage **t, VipsImage **out) {
     return 0;
 }
 
-/* Run the pipeline ending at `im` into out's reused buffer (grown, never shrunk). */
-static int write_pixels(VipsImage *im, VipsImage **t, img_t *out) {
-    size_t need = (size_t)im->Xsize * (size_t)im->Ysize * 3;
+/* Run the pipeline ending at `im` into out's reused buffer (grown, never shrunk), strip by strip in
+ * the calling thread: no libvips thread pool, and a region buffer small enough to be reused. */
+#define STRIP_ROWS 64
+
+static int write_pixels(VipsImage *im, img_t *out) {
+    size_t row = (size_t)im->Xsize * 3, need = row * (size_t)im->Ysize;
     if (need > out->cap) {
         uint8_t *p = realloc(out->pixels, need);
         CHECK(p != NULL, "out of memory for a %dx%d image", im->Xsize, im->Ysize);
         out->pixels = p;
         out->cap = need;
     }
-    if (!(t[0] = vips_image_new_from_memory(out->pixels, need, im->Xsize, im->Ysize, 3, VIPS_FORMAT_UCHAR)))
-        return vips_fail("wrapping the output buffer");
-    if (vips_image_write(im, t[0]) != 0) return vips_fail("decoding");
+    VipsRegion *reg = vips_region_new(im);
+    if (!reg) return vips_fail("decoding");
+    int rc = 0;
+    for (int y = 0; y < im->Ysize && rc == 0; y += STRIP_ROWS) {
+        VipsRect r = {0, y, im->Xsize, im->Ysize - y < STRIP_ROWS ? im->Ysize - y : STRIP_ROWS};
+        if (vips_region_prepare(reg, &r) != 0) {
+            rc = vips_fail("decoding");
+            break;
+        }
+        for (int k = 0; k < r.height; k++)
+            memcpy(out->pixels + (size_t)(y + k) * row, VIPS_REGION_ADDR(reg, 0, y + k), row);
+    }
+    g_object_unref(reg);
+    if (rc != 0) return -1;
     out->width = im->Xsize;
     out->height = im->Ysize;
     return 0;
@@ -156,7 +179,7 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
         }
         rgb = t[1];
     }
-    if (write_pixels(rgb, &t[6], out) != 0) goto done;
+    if (write_pixels(rgb, out) != 0) goto done;
     rc = 0;
 done:
     g_object_unref(ctx);

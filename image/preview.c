@@ -44,8 +44,8 @@ int preview_grid(const char *data_dir, const char *out_png, int n, uint64_t seed
         if (grid_put(g, k, tile, label) != 0) goto done;
     }
     char title[256];
-    snprintf(title, sizeof title, "%d augmented samples, seed %llu", n < ds.n_files ? n : (int)ds.n_files,
-             (unsigned long long)seed);
+    snprintf(title, sizeof title, "%d %s, seed %llu", n < ds.n_files ? n : (int)ds.n_files,
+             p->enabled ? "augmented samples" : "samples (no augmentation)", (unsigned long long)seed);
     if (grid_set_title(g, title) != 0 || grid_save(g, out_png) != 0) goto done;
     rc = 0;
 done:
