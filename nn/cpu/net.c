@@ -1,0 +1,234 @@
+/* net.c: the "cpu" backend table (oneDNN): create/destroy, the whole-network passes and the copies
+ * across the backend boundary. Every primitive, memory object and buffer is made in create().
+ *
+ * Batches shorter than max_batch run through the max_batch primitives: images past n keep finite
+ * stale values, their logit gradients are 0, so they add exactly 0 to every parameter gradient. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "nn/backend.h"
+#include "nn/backends.h"
+#include "nn/cpu/cpu.h"
+#include "nn/ref/kernels.h"
+
+static size_t out_size(const nn_layer_t *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
+
+static void cpu_destroy(void **ctx) {
+    if (!ctx || !*ctx) return;
+    cpu_ctx_t *c = *ctx;
+    for (int k = 0; k < c->n_prims; k++) dnnl_primitive_destroy(c->prims[k]);
+    for (int k = 0; k < c->n_mems; k++) dnnl_memory_destroy(c->mems[k]);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    if (c->eng) dnnl_engine_destroy(c->eng);
+    free(c->P);
+    free(c->G);
+    free(c->R);
+    free(c->logits);
+    free(c->dlogits);
+    free(c->scratch);
+    free(c);
+    *ctx = NULL;
+}
+
+static int check_model(const nn_model_t *m) {
+    CHECK(m->n_layers > 0 && m->n_layers <= NN_MAX_LAYERS, "cpu: model has %d layers", m->n_layers);
+    CHECK(strcmp(m->optim.type, "rmsprop") == 0, "cpu: optimizer '%s' (only rmsprop)", m->optim.type);
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer_t *l = &m->layers[i];
+        if (l->type != NN_CONV2D && l->type != NN_DENSE)
+            CHECK(l->act == NN_ACT_NONE, "cpu: layer %s: activation on a parameter-free layer", l->name);
+        CHECK(l->act == NN_ACT_NONE || l->act == NN_ACT_RELU || l->act == NN_ACT_SIGMOID,
+              "cpu: layer %s: unsupported activation", l->name);
+    }
+    const nn_layer_t *last = &m->layers[m->n_layers - 1];
+    CHECK(last->type == NN_DENSE && last->units == 1, "cpu: the output layer %s must be a dense layer of one unit",
+          last->name);
+    CHECK(last->act == NN_ACT_NONE || last->act == NN_ACT_SIGMOID,
+          "cpu: the output layer %s must be linear or sigmoid", last->name);
+    return 0;
+}
+
+static int build(cpu_ctx_t *c) {
+    const nn_model_t *m = &c->m;
+    DNNL_TRY(dnnl_engine_create(&c->eng, dnnl_cpu, 0));
+    DNNL_TRY(dnnl_stream_create(&c->stream, c->eng, dnnl_stream_default_flags));
+    int64_t in[4] = {c->max_batch, m->in_c, m->in_h, m->in_w};
+    dnnl_memory_desc_t md;
+    TRY(cpu_md(&md, 4, in, dnnl_nhwc));
+    TRY(cpu_tensor(c, &c->in, &md));
+    for (int i = 0; i < m->n_layers; i++) {
+        cpu_layer_t *l = &c->layers[i];
+        l->spec = &m->layers[i];
+        l->act = i == m->n_layers - 1 ? NN_ACT_NONE : l->spec->act;
+        switch (l->spec->type) {
+        case NN_CONV2D: TRY(cpu_conv2d_build(c, i)); break;
+        case NN_MAXPOOL2D: TRY(cpu_maxpool_build(c, i)); break;
+        case NN_DENSE: TRY(cpu_dense_build(c, i)); break;
+        case NN_FLATTEN: TRY(cpu_flatten_build(c, i)); break;
+        case NN_DROPOUT: TRY(cpu_dropout_build(c, i)); break;
+        default: CHECK(0, "cpu: layer %s: unknown type %d", l->spec->name, (int)l->spec->type);
+        }
+        l->plain = l->y.md.ndims == 2 || l->spec->type == NN_DROPOUT;
+        TRY(cpu_out_view(c, i));
+        CHECK(cpu_md_floats(&l->y.md) >= (size_t)c->max_batch * out_size(l->spec),
+              "cpu: layer %s: output smaller than the model's shape", l->spec->name);
+    }
+    TRY(cpu_params_build(c));
+    c->logits = calloc((size_t)c->max_batch, sizeof(float));
+    c->dlogits = calloc((size_t)c->max_batch, sizeof(float));
+    CHECK(c->logits && c->dlogits, "cpu: out of memory");
+    if (c->scratch_size > 0) {
+        c->scratch = aligned_alloc(64, (c->scratch_size + 63) & ~(size_t)63);
+        CHECK(c->scratch, "cpu: out of memory for a %zu-byte scratchpad", c->scratch_size);
+        memset(c->scratch, 0, c->scratch_size);
+        for (int k = 0; k < c->n_scratch; k++) DNNL_TRY(dnnl_memory_set_data_handle(c->scratch_mems[k], c->scratch));
+    }
+    return 0;
+}
+
+static int cpu_create(const nn_model_t *model, int max_batch, void **ctx) {
+    CHECK(model && ctx && max_batch > 0, "cpu: create");
+    *ctx = NULL;
+    TRY(check_model(model));
+    cpu_ctx_t *c = calloc(1, sizeof(*c));
+    CHECK(c, "cpu: out of memory");
+    c->m = *model;
+    c->m.spec_text = NULL;
+    c->max_batch = max_batch;
+    if (build(c) != 0) {
+        void *p = c;
+        cpu_destroy(&p);
+        err_prepend("cpu: model %s, batch %d: ", model->name, max_batch);
+        return -1;
+    }
+    *ctx = c;
+    return 0;
+}
+
+static int cpu_set_params(void *ctx, const float *params, const float *rms) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c && params, "cpu: set_params");
+    TRY(cpu_params_import(c, params, c->P));
+    if (rms) TRY(cpu_params_import(c, rms, c->R));
+    else memset(c->R, 0, c->n_int * sizeof(float));
+    return 0;
+}
+
+static int cpu_get_params(void *ctx, float *params, float *rms) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c, "cpu: get_params");
+    if (params) TRY(cpu_params_export(c, c->P, params));
+    if (rms) TRY(cpu_params_export(c, c->R, rms));
+    return 0;
+}
+
+static int forward(cpu_ctx_t *c, const uint8_t *images, int n, int training, uint64_t seed) {
+    const nn_model_t *m = &c->m;
+    ref_scale_u8(images, c->in.ptr, (size_t)n * m->in_h * m->in_w * m->in_c);
+    c->last_n = n;
+    for (int i = 0; i < m->n_layers; i++) {
+        switch (m->layers[i].type) {
+        case NN_CONV2D: TRY(cpu_conv2d_forward(c, i)); break;
+        case NN_MAXPOOL2D: TRY(cpu_maxpool_forward(c, i)); break;
+        case NN_DENSE: TRY(cpu_dense_forward(c, i)); break;
+        case NN_FLATTEN: TRY(cpu_flatten_forward(c, i)); break;
+        case NN_DROPOUT: TRY(cpu_dropout_forward(c, i, n, training, seed)); break;
+        }
+    }
+    const cpu_layer_t *last = &c->layers[m->n_layers - 1];
+    for (int b = 0; b < n; b++) c->logits[b] = last->y.ptr[(size_t)b * last->img_stride];
+    return 0;
+}
+
+static int backward(cpu_ctx_t *c, int n, uint64_t seed) {
+    const nn_model_t *m = &c->m;
+    cpu_layer_t *last = &c->layers[m->n_layers - 1];
+    memset(last->dy.ptr, 0, cpu_md_floats(&last->dy.md) * sizeof(float));
+    for (int b = 0; b < n; b++) last->dy.ptr[(size_t)b * last->img_stride] = c->dlogits[b];
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        switch (m->layers[i].type) {
+        case NN_CONV2D: TRY(cpu_conv2d_backward(c, i)); break;
+        case NN_MAXPOOL2D: TRY(cpu_maxpool_backward(c, i)); break;
+        case NN_DENSE: TRY(cpu_dense_backward(c, i)); break;
+        case NN_FLATTEN: TRY(cpu_flatten_backward(c, i)); break;
+        case NN_DROPOUT: TRY(cpu_dropout_backward(c, i, n, seed)); break;
+        }
+    }
+    return 0;
+}
+
+static int cpu_predict(void *ctx, const uint8_t *images, int n, float *logits) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c && images && logits, "cpu: predict");
+    CHECK(n > 0 && n <= c->max_batch, "cpu: batch of %d (max %d)", n, c->max_batch);
+    TRY(forward(c, images, n, 0, 0));
+    memcpy(logits, c->logits, sizeof(float) * n);
+    return 0;
+}
+
+static int cpu_forward_backward(void *ctx, const uint8_t *images, const float *labels, int n,
+                                uint64_t dropout_seed, nn_stats_t *stats) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c && images && labels, "cpu: forward_backward");
+    CHECK(n > 0 && n <= c->max_batch, "cpu: batch of %d (max %d)", n, c->max_batch);
+    TRY(forward(c, images, n, 1, dropout_seed));
+    double accuracy = 0.0;
+    double loss = ref_sigmoid_bce(c->logits, labels, n, c->dlogits, &accuracy);
+    TRY(backward(c, n, dropout_seed));
+    if (stats) {
+        stats->loss = loss;
+        stats->accuracy = accuracy;
+    }
+    return 0;
+}
+
+static int cpu_get_grads(void *ctx, float *grads) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c && grads, "cpu: get_grads");
+    TRY(cpu_params_export(c, c->G, grads));
+    return 0;
+}
+
+static int cpu_update(void *ctx, double learning_rate) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c, "cpu: update");
+    cpu_rmsprop(c, learning_rate);
+    return 0;
+}
+
+static int cpu_layer_output(void *ctx, int layer, float *out) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c && out, "cpu: layer_output");
+    CHECK(layer >= 0 && layer < c->m.n_layers, "cpu: no layer %d", layer);
+    CHECK(c->last_n > 0, "cpu: layer_output before any forward pass");
+    cpu_layer_t *l = &c->layers[layer];
+    size_t size = out_size(l->spec);
+    for (int b = 0; b < c->last_n; b++) {
+        const float *src = l->y.ptr + (size_t)b * l->img_stride;
+        if (l->plain) {
+            memcpy(out + b * size, src, sizeof(float) * size);
+            continue;
+        }
+        DNNL_TRY(dnnl_memory_set_data_handle(l->out_src, (void *)src));
+        DNNL_TRY(dnnl_memory_set_data_handle(l->out_dst, out + b * size));
+        TRY(cpu_run(c, &l->out_op));
+    }
+    /* the output layer keeps logits; its output after the activation is the sigmoid of them */
+    if (layer == c->m.n_layers - 1 && l->spec->act == NN_ACT_SIGMOID)
+        ref_sigmoid_forward(out, (size_t)c->last_n * size);
+    return 0;
+}
+
+const nn_backend_t nn_backend_cpu = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .set_params = cpu_set_params,
+    .get_params = cpu_get_params,
+    .predict = cpu_predict,
+    .forward_backward = cpu_forward_backward,
+    .get_grads = cpu_get_grads,
+    .update = cpu_update,
+    .layer_output = cpu_layer_output,
+};

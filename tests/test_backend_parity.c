@@ -1,0 +1,274 @@
+/* test_backend_parity.c: the oneDNN backend ("cpu") against the reference backend ("ref"), which is
+ * the specification: logits, loss, accuracy, every layer's output, every gradient, and parameters and
+ * RMSprop state after two updates, on random images and random (non-zero bias) weights, for every
+ * layer type, with dropout on and off, full and short batches.
+ *
+ * Tolerances. Both backends compute in float32 but sum in different orders (oneDNN blocks and
+ * vectorises the reductions, the reference sums in loop order), so results differ by a few units of
+ * float32 rounding times the growth over the sums: a value summed over K terms moves by about
+ * sqrt(K) * 6e-8 of the terms' magnitude, at most ~1e-5 relative here (K <= 6272 for a forward
+ * value, up to ~44,000 for a kernel gradient over batch and positions). The two backends can also
+ * disagree on a discrete choice when two values are within that rounding of each other: which of two
+ * near-equal maxima a pool routes its gradient to, or whether a pre-activation within 1e-7 of 0
+ * passes the ReLU. Such a flip changes one term of a sum, not the sum's scale. So each tensor is
+ * compared element-wise with |cpu - ref| <= TOL * max|ref| (TOL relative to the tensor's scale,
+ * not to the element: elements near 0 carry the absolute error of their big neighbours), with
+ * TOL = 1e-4 for outputs and 1e-3 for gradients and updated parameters (the RMSprop step
+ * g / sqrt(rms) amplifies a relative gradient error to the same relative step error: the first step
+ * is +-lr for every element whatever g's size), about 10-100x the errors measured, far below what a
+ * wrong index, layout or mask gives (errors of the order of the values themselves). Loss and
+ * accuracy are compared directly (1e-5 and exactly). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/check.h"
+#include "common/rng.h"
+#include "nn/backend.h"
+#include "nn/model.h"
+#include "test.h"
+
+#define TOL_OUT 1e-4
+#define TOL_GRAD 1e-3
+
+static const char *src_dir = ".";   /* for models/model1.ini: argv[1] */
+
+/* Uniform values in [lo, hi) from a fixed Philox stream. */
+static void fill(float *a, size_t n, uint64_t stream, float lo, float hi) {
+    rng_t r;
+    rng_init(&r, 0x70617269747920ULL, stream);
+    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng_uniform_f(&r);
+}
+
+/* |a - b| <= tol * max|b| element-wise; prints the worst element and the ratio to the bound. */
+static int close_enough(const char *what, const float *a, const float *b, size_t n, double tol) {
+    double scale = 0.0, worst = 0.0;
+    size_t wi = 0;
+    int finite = 1;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) finite = 0;
+        double d = fabs((double)a[i] - b[i]);
+        if (d > worst) worst = d, wi = i;
+    }
+    double bound = tol * (scale > 0 ? scale : 1e-30);
+    int ok = finite && worst <= bound;
+    if (!ok || getenv("PARITY_VERBOSE"))
+        fprintf(stderr, "  %-28s n=%-8zu max|ref|=%-10.3g max err=%-10.3g (%.3g of the bound) at %zu: cpu %.9g ref %.9g%s\n",
+                what, n, scale, worst, worst / bound, wi, a[wi], b[wi], ok ? "" : "  <-- FAIL");
+    return ok;
+}
+
+typedef struct {
+    nn_model_t m;
+    const nn_backend_t *be[2];   /* cpu, ref */
+    void *ctx[2];
+    int max_batch;
+} pair_t;
+
+static int pair_open(pair_t *p, const nn_model_t *m, int max_batch) {
+    memset(p, 0, sizeof(*p));
+    p->m = *m;
+    p->max_batch = max_batch;
+    p->be[0] = nn_backend_find("cpu");
+    p->be[1] = nn_backend_find("ref");
+    if (!p->be[0] || !p->be[1]) return -1;
+    for (int k = 0; k < 2; k++)
+        if (p->be[k]->create(m, max_batch, &p->ctx[k]) != 0) {
+            fprintf(stderr, "  create %s: %s\n", p->be[k]->name, err_msg());
+            return -1;
+        }
+    return 0;
+}
+
+static void pair_close(pair_t *p) {
+    for (int k = 0; k < 2; k++)
+        if (p->be[k]) p->be[k]->destroy(&p->ctx[k]);
+}
+
+static size_t out_count(const nn_layer_t *l, int n) { return (size_t)n * l->out_h * l->out_w * l->out_c; }
+
+/* Every layer's output of the last forward pass, cpu against ref. */
+static int compare_layers(pair_t *p, int n, const char *when) {
+    int ok = 1;
+    for (int i = 0; i < p->m.n_layers; i++) {
+        const nn_layer_t *l = &p->m.layers[i];
+        size_t count = out_count(l, n);
+        float *a = malloc(sizeof(float) * count), *b = malloc(sizeof(float) * count);
+        if (!a || !b) return 0;
+        int got = p->be[0]->layer_output(p->ctx[0], i, a) == 0 && p->be[1]->layer_output(p->ctx[1], i, b) == 0;
+        char what[128];
+        snprintf(what, sizeof what, "%.40s %.70s", when, l->name);
+        if (!got) fprintf(stderr, "  layer_output %s: %s\n", what, err_msg());
+        ok &= got && close_enough(what, a, b, count, TOL_OUT);
+        free(a);
+        free(b);
+    }
+    return ok;
+}
+
+/* Each parameter tensor (kernel, bias) of buffers a (cpu) and b (ref), separately. */
+static int compare_params(const nn_model_t *m, const float *a, const float *b, const char *what, double tol) {
+    nn_param_view_t v[NN_MAX_PARAM_VIEWS];
+    int nv = nn_param_views(m, v, NN_MAX_PARAM_VIEWS), ok = 1;
+    for (int k = 0; k < nv; k++) {
+        char name[128];
+        snprintf(name, sizeof name, "%.40s %.80s", what, v[k].name);
+        ok &= close_enough(name, a + v[k].offset, b + v[k].offset, v[k].count, tol);
+    }
+    return ok;
+}
+
+/* The whole protocol on one model: predict, then two training steps of forward_backward + update,
+ * the first on a full batch and the second on n2 images (n2 < max_batch exercises short batches),
+ * comparing everything the backend contract exposes after each call. */
+static void run_parity(const nn_model_t *m, int max_batch, int n2, uint64_t seed, int check_layers) {
+    pair_t p;
+    size_t np = m->n_params, img = (size_t)m->in_h * m->in_w * m->in_c;
+    float *params = malloc(sizeof(float) * np), *a = malloc(sizeof(float) * np), *b = malloc(sizeof(float) * np);
+    float *ra = malloc(sizeof(float) * np), *rb = malloc(sizeof(float) * np);
+    uint8_t *images = malloc(img * max_batch);
+    float *labels = malloc(sizeof(float) * max_batch), *la = malloc(sizeof(float) * max_batch),
+          *lb = malloc(sizeof(float) * max_batch);
+    REQUIRE(params && a && b && ra && rb && images && labels && la && lb);
+    REQUIRE(pair_open(&p, m, max_batch) == 0);
+
+    /* Glorot kernels plus non-zero biases, so that the bias paths are tested too */
+    nn_init_params(m, seed, params);
+    nn_param_view_t v[NN_MAX_PARAM_VIEWS];
+    int nv = nn_param_views(m, v, NN_MAX_PARAM_VIEWS);
+    for (int k = 0; k < nv; k++)
+        if (v[k].ndim == 1) fill(params + v[k].offset, v[k].count, 100 + k, -0.05f, 0.05f);
+    rng_t r;
+    rng_init(&r, seed, 1);
+    for (size_t i = 0; i < img * max_batch; i++) images[i] = (uint8_t)(rng_u32(&r) >> 24);
+    for (int i = 0; i < max_batch; i++) labels[i] = (float)(rng_u32(&r) >> 31);
+    for (int k = 0; k < 2; k++) REQUIRE(p.be[k]->set_params(p.ctx[k], params, NULL) == 0);
+
+    /* set_params / get_params round trip through the internal layout is exact */
+    REQUIRE(p.be[0]->get_params(p.ctx[0], a, NULL) == 0);
+    EXPECT(memcmp(a, params, sizeof(float) * np) == 0);
+
+    REQUIRE(p.be[0]->predict(p.ctx[0], images, max_batch, la) == 0);
+    REQUIRE(p.be[1]->predict(p.ctx[1], images, max_batch, lb) == 0);
+    EXPECT(close_enough("predict logits", la, lb, max_batch, TOL_OUT));
+    if (check_layers) EXPECT(compare_layers(&p, max_batch, "predict"));
+
+    for (int step = 0; step < 2; step++) {
+        int n = step == 0 ? max_batch : n2;
+        uint64_t dseed = rng_derive(seed, 10 + step);
+        nn_stats_t sa, sb;
+        REQUIRE(p.be[0]->forward_backward(p.ctx[0], images + img * step, labels, n, dseed, &sa) == 0);
+        REQUIRE(p.be[1]->forward_backward(p.ctx[1], images + img * step, labels, n, dseed, &sb) == 0);
+        EXPECT_NEAR(sa.loss, sb.loss, 1e-5, 1e-5);
+        EXPECT(sa.accuracy == sb.accuracy);
+        char when[32];
+        snprintf(when, sizeof when, "step %d train", step + 1);
+        if (check_layers) EXPECT(compare_layers(&p, n, when));
+        REQUIRE(p.be[0]->get_grads(p.ctx[0], a) == 0);
+        REQUIRE(p.be[1]->get_grads(p.ctx[1], b) == 0);
+        snprintf(when, sizeof when, "step %d grad", step + 1);
+        EXPECT(compare_params(m, a, b, when, TOL_GRAD));
+        for (int k = 0; k < 2; k++) REQUIRE(p.be[k]->update(p.ctx[k], m->optim.learning_rate) == 0);
+    }
+    REQUIRE(p.be[0]->get_params(p.ctx[0], a, ra) == 0);
+    REQUIRE(p.be[1]->get_params(p.ctx[1], b, rb) == 0);
+    /* compare the change from the start: the step is what the update computed */
+    for (size_t i = 0; i < np; i++) a[i] -= params[i], b[i] -= params[i];
+    EXPECT(compare_params(m, a, b, "2 updates: param change", TOL_GRAD));
+    EXPECT(compare_params(m, ra, rb, "2 updates: rms", TOL_GRAD));
+
+    /* and the trained network's inference, short batch */
+    REQUIRE(p.be[0]->predict(p.ctx[0], images, n2, la) == 0);
+    REQUIRE(p.be[1]->predict(p.ctx[1], images, n2, lb) == 0);
+    EXPECT(close_enough("predict after updates", la, lb, n2, TOL_OUT));
+    pair_close(&p);
+    free(params), free(a), free(b), free(ra), free(rb), free(images), free(labels), free(la), free(lb);
+}
+
+static int parse(const char *text, nn_model_t *m) {
+    if (nn_model_parse(text, "parity", m) != 0) {
+        fprintf(stderr, "  spec: %s\n", err_msg());
+        return -1;
+    }
+    return 0;
+}
+
+#define OPTIM "[optimizer]\ntype = rmsprop\nlearning_rate = 0.001\nrho = 0.9\nepsilon = 1e-7\n" \
+              "[loss]\ntype = binary_crossentropy\n"
+
+/* Model 1's layer types at a tiny size: odd sizes test the pool's floor, 3 filters of 4 test a
+ * blocked layout's padding. */
+TEST(model1_like) {
+    nn_model_t m;
+    REQUIRE(parse("[model]\nname = tiny1\ninput = 27, 25, 3\n" OPTIM
+                  "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                  "[p1]\ntype = max_pooling2d\npool_size = 2\n"
+                  "[c2]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = relu\n"
+                  "[p2]\ntype = max_pooling2d\npool_size = 2\n"
+                  "[f]\ntype = flatten\n"
+                  "[d1]\ntype = dense\nunits = 12\nactivation = relu\n"
+                  "[d2]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                  &m) == 0);
+    run_parity(&m, 5, 3, 11, 1);
+    nn_model_free(&m);
+}
+
+/* Model 2's shape: dropout after the flatten, at a high rate so that many elements drop. */
+TEST(model2_like_dropout) {
+    nn_model_t m;
+    REQUIRE(parse("[model]\nname = tiny2\ninput = 30, 30, 3\n" OPTIM
+                  "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                  "[p1]\ntype = max_pooling2d\npool_size = 2\n"
+                  "[c2]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                  "[p2]\ntype = max_pooling2d\npool_size = 2\n"
+                  "[f]\ntype = flatten\n"
+                  "[drop]\ntype = dropout\nrate = 0.5\n"
+                  "[d1]\ntype = dense\nunits = 16\nactivation = relu\n"
+                  "[d2]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                  &m) == 0);
+    run_parity(&m, 4, 3, 12, 1);
+    nn_model_free(&m);
+}
+
+/* The other combinations the backend supports: odd filter counts (padded blocked layouts), linear
+ * and sigmoid conv activations (no ReLU mask for the pool to take over), a pool of 3, a conv right
+ * after a conv, dropout on an image tensor and after a dense layer. */
+TEST(other_layer_combinations) {
+    nn_model_t m;
+    REQUIRE(parse("[model]\nname = tiny3\ninput = 20, 23, 2\n" OPTIM
+                  "[c1]\ntype = conv2d\nfilters = 5\nkernel_size = 3\nactivation = sigmoid\n"
+                  "[c2]\ntype = conv2d\nfilters = 6\nkernel_size = 2\nactivation = linear\n"
+                  "[p1]\ntype = max_pooling2d\npool_size = 3\n"
+                  "[drop1]\ntype = dropout\nrate = 0.3\n"
+                  "[c3]\ntype = conv2d\nfilters = 7\nkernel_size = 3\nactivation = relu\n"
+                  "[f]\ntype = flatten\n"
+                  "[d1]\ntype = dense\nunits = 9\nactivation = sigmoid\n"
+                  "[drop2]\ntype = dropout\nrate = 0.25\n"
+                  "[d2]\ntype = dense\nunits = 6\nactivation = linear\n"
+                  "[d3]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                  &m) == 0);
+    run_parity(&m, 4, 1, 13, 1);
+    nn_model_free(&m);
+}
+
+/* The real model 1 at 150 x 150 on a batch of 2 (the reference needs a few seconds for it). */
+TEST(model1_full_size) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/model1.ini", src_dir);
+    nn_model_t m;
+    if (nn_model_load(path, &m) != 0) SKIP("cannot load %s: %s", path, err_msg());
+    run_parity(&m, 2, 1, 14, 1);
+    nn_model_free(&m);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) src_dir = argv[1];
+    RUN(model1_like);
+    RUN(model2_like_dropout);
+    RUN(other_layer_combinations);
+    RUN(model1_full_size);
+    return TEST_SUMMARY();
+}
