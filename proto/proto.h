@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* before msg_kind_t: see MSG_BATCH below */
 
 #include "common/aug.h"
 
@@ -23,12 +24,18 @@
 
 typedef enum {
     MSG_JOB = 1,      /* loader -> augmenter: which samples make batch seq, with their bytes and seeds */
-    MSG_BATCH,        /* augmenter -> trainer: the finished uint8 NHWC batch                            */
+    PROTO_MSG_BATCH,  /* augmenter -> trainer: the finished uint8 NHWC batch (spelt MSG_BATCH)          */
     MSG_CREDIT,       /* trainer -> loader: batch seq was taken (acknowledged)                          */
     MSG_CHECKPOINT,   /* trainer -> evaluators: weights, spec, position, training metrics               */
     MSG_METRICS,      /* trainer -> evaluators: per-epoch or per-step training metrics                  */
     MSG_CONTROL,      /* in-stream markers (end of epoch / run, sequenced like batches) and commands    */
 } msg_kind_t;
+
+/* glibc's <sys/socket.h> (which <msgpack.h> and others include) declares an enumerator MSG_BATCH, a
+ * sendmmsg flag, so ours is PROTO_MSG_BATCH, and MSG_BATCH names it in code that includes this
+ * header, whichever of the two headers comes first. */
+#undef MSG_BATCH
+#define MSG_BATCH PROTO_MSG_BATCH
 
 typedef enum { SPLIT_TRAIN = 0, SPLIT_VALIDATION, SPLIT_TEST } split_t;
 typedef enum { DT_U8 = 1, DT_F32 } dtype_t;
@@ -114,6 +121,8 @@ typedef struct {
     uint64_t seq;           /* START: first seq wanted; END_*: the marker's place in the stream */
     uint32_t epoch;
     uint32_t skipped;       /* END_EPOCH: files skipped in that epoch, where known              */
+    uint32_t epochs;        /* START: the run's length in epochs (0: the loader's own)          */
+    int32_t steps_per_epoch;/* START: -1 the loader's (spec) value, 0 one pass, >0 this many    */
 } msg_control_t;
 
 typedef struct {
@@ -135,7 +144,7 @@ typedef struct {
     uint32_t max_side;        /* height / width of a batch                (default 4096)    */
 } proto_limits_t;
 
-void proto_limits_default(proto_limits_t *lim);
+void proto_limits_default(proto_limits_t *lim);   /* a NULL lim anywhere below means these defaults */
 
 /* A growable byte buffer for encoding, allocated once and reused (len reset by each encode). */
 typedef struct {
@@ -149,10 +158,14 @@ void pbuf_free(pbuf_t *b);
 int proto_encode(const msg_t *m, pbuf_t *out);
 
 /* Decode one frame into *out (large: keep one per process). 0, or -1 with err_msg() naming the
- * problem, e.g. "batch: images is 1000 bytes but shape 2x150x150x3 needs 135000". */
+ * problem, e.g. "batch: images is 1000 bytes but shape 2x150x150x3 needs 135000"; after -1,
+ * out->kind is 0 and the rest of *out is unspecified. Wire format: docs/protocol.md. */
 int proto_decode(const void *buf, size_t len, const proto_limits_t *lim, msg_t *out);
 
-const char *msg_kind_name(msg_kind_t k);
+const char *msg_kind_name(msg_kind_t k);   /* wire names: "job", "batch", ...; "?" when unknown */
+const char *ctrl_op_name(ctrl_op_t op);    /* "start", "end_epoch", "end_run", "shutdown"       */
+const char *dtype_name(dtype_t t);         /* "u8", "f32"                                       */
+size_t dtype_size(dtype_t t);              /* bytes per element; 0 when unknown                 */
 const char *split_name(split_t s);
 int split_parse(const char *s, split_t *out);
 

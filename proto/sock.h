@@ -22,14 +22,15 @@
 #define EP_CHECKPOINTS_BIND   "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS_BIND */
 #define EP_CHECKPOINTS        "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS      */
 
-/* Create a socket of `type`, set linger 0 and the high-water marks (0 = ZeroMQ default), then bind
- * or connect. Returns the socket or NULL with err_msg(). */
+/* Create a socket of `type`, set linger 0, IPv6 off and the high-water marks (<= 0: the ZeroMQ
+ * default), then bind or connect. Returns the socket or NULL with err_msg(). */
 void *sock_bind(void *zctx, int type, const char *endpoint, int hwm);
 void *sock_connect(void *zctx, int type, const char *endpoint, int hwm);
 void sock_close(void **sock);   /* closes and NULLs; NULL is fine */
 
 /* Encode m with scratch and send it as one frame. flags: 0 or ZMQ_DONTWAIT.
- * Returns 0, 1 when ZMQ_DONTWAIT and the send would block, or -1 with err_msg(). */
+ * Returns 0, 1 when ZMQ_DONTWAIT and the send would block, or -1 with err_msg(). A blocking send
+ * retries after EINTR, so a caller that must notice a stop flag should use ZMQ_DONTWAIT. */
 int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags);
 
 /* Receive one frame into *frame (initialised by the caller once with zmq_msg_init and closed once
