@@ -1,0 +1,232 @@
+/* test_proto_ipc.c: sock.h between two processes over ipc://. A forked child PUSHes a bad frame, a
+ * multi-part message, a job, a 2 MB batch and END_RUN; the parent PULLs, decodes and compares them,
+ * and answers with a credit on a second socket, which the child checks. Every wait is bounded: a
+ * silent peer makes the test fail, never hang. Also: timeouts, a full send, a terminated context. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "proto/sock.h"
+#include "test.h"
+#include "test_proto_samples.h"
+
+#define WAIT_MS 10000           /* any single wait for the peer */
+#define BATCH_SEQ 77
+
+static char g_dir[256], g_up[300], g_down[300]; /* ipc endpoints: child -> parent, parent -> child */
+static msg_t g_msg, g_want;
+static uint8_t g_px[32 * 150 * 150 * 3], g_px_want[sizeof g_px];
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* The child: returns its exit code (0 when the parent's credit named the batch). */
+static int child(void) {
+    int code = 10;
+    pbuf_t buf = {0};
+    void *ctx = zmq_ctx_new();
+    void *push = ctx ? sock_connect(ctx, ZMQ_PUSH, g_up, 0) : NULL;
+    void *pull = push ? sock_connect(ctx, ZMQ_PULL, g_down, 0) : NULL;
+    if (!pull) goto done;
+    code = 11;
+    if (zmq_send(push, "\x92\x01\x02", 3, 0) != 3) goto done;              /* a bad frame: [1, 2]  */
+    if (zmq_send(push, "a", 1, ZMQ_SNDMORE) != 1 || zmq_send(push, "b", 1, 0) != 1) goto done; /* 2 parts */
+    code = 12;
+    sample_msg(0, &g_msg);
+    if (sock_send(push, &g_msg, &buf, 0) != 0) goto done;
+    sample_batch(&g_msg, BATCH_SEQ, 32, 150, 150, 3, g_px);
+    if (sock_send(push, &g_msg, &buf, 0) != 0) goto done;
+    g_msg = (msg_t){.kind = MSG_CONTROL, .control = {.op = CTRL_END_RUN, .seq = BATCH_SEQ + 1, .epoch = 11}};
+    if (sock_send(push, &g_msg, &buf, 0) != 0) goto done;
+    code = 13;
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    int rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
+    if (rc == 1 && g_msg.kind == MSG_CREDIT && g_msg.credit.seq == BATCH_SEQ) code = 0;
+    else fprintf(stderr, "  child: sock_recv %d (%s)\n", rc, rc < 0 ? err_msg() : "");
+    zmq_msg_close(&frame);
+done:
+    if (code) fprintf(stderr, "  child: failed with %d: %s\n", code, err_msg());
+    sock_close(&pull);
+    sock_close(&push);
+    if (ctx) zmq_ctx_term(ctx);
+    pbuf_free(&buf);
+    return code;
+}
+
+/* Wait for the child at most ms; kill it when it overstays. Returns its exit code or -1. */
+static int reap(pid_t pid, int ms) {
+    double end = now_ms() + ms;
+    int st;
+    while (now_ms() < end) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (r < 0 && errno != EINTR) return -1;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    fprintf(stderr, "  child did not finish within %d ms: killed\n", ms);
+    return -1;
+}
+
+TEST(two_processes_push_pull_and_credit) {
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(child());
+
+    void *ctx = zmq_ctx_new();
+    void *pull = sock_bind(ctx, ZMQ_PULL, g_up, 4);
+    void *push = sock_bind(ctx, ZMQ_PUSH, g_down, 4);
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    pbuf_t buf = {0};
+    if (!pull || !push) fprintf(stderr, "  %s\n", err_msg());
+    EXPECT(pull && push);
+    if (pull && push) {
+        double t0 = now_ms();
+        int rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
+        EXPECT(rc == -1 && strstr(err_msg(), "not a map"));
+        rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
+        EXPECT(rc == -1 && strstr(err_msg(), "multi-part message (2 parts)"));
+
+        rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
+        EXPECT(rc == 1 && g_msg.kind == MSG_JOB);
+        sample_msg(0, &g_want);
+        EXPECT(rc == 1 && msg_equal(&g_want, &g_msg));
+        const uint8_t *lo = zmq_msg_data(&frame), *hi = lo + zmq_msg_size(&frame);
+        EXPECT(rc == 1 && g_msg.job.members[0].data >= lo && g_msg.job.members[0].data < hi); /* zero-copy */
+
+        rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
+        EXPECT(rc == 1 && g_msg.kind == MSG_BATCH);
+        sample_batch(&g_want, BATCH_SEQ, 32, 150, 150, 3, g_px_want);
+        EXPECT(rc == 1 && msg_equal(&g_want, &g_msg));
+
+        rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
+        EXPECT(rc == 1 && g_msg.kind == MSG_CONTROL && g_msg.control.op == CTRL_END_RUN &&
+               g_msg.control.seq == BATCH_SEQ + 1 && g_msg.control.epoch == 11);
+        fprintf(stderr, "  received 5 frames in %.1f ms\n", now_ms() - t0);
+
+        g_msg = (msg_t){.kind = MSG_CREDIT, .credit = {.seq = BATCH_SEQ}};
+        EXPECT(sock_send(push, &g_msg, &buf, 0) == 0);
+    }
+    int code = reap(pid, WAIT_MS + 5000);
+    EXPECT(code == 0);
+    zmq_msg_close(&frame);
+    sock_close(&pull);
+    sock_close(&push);
+    EXPECT(pull == NULL && push == NULL);
+    zmq_ctx_term(ctx);
+    pbuf_free(&buf);
+}
+
+/* Nobody sends: sock_recv returns 0 after about the timeout. */
+TEST(silent_peer_times_out) {
+    void *ctx = zmq_ctx_new();
+    char ep[320];
+    snprintf(ep, sizeof ep, "%s-silent", g_up);
+    void *pull = sock_bind(ctx, ZMQ_PULL, ep, 0);
+    REQUIRE(pull != NULL);
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    double t0 = now_ms();
+    EXPECT(sock_recv(pull, &frame, NULL, &g_msg, 150) == 0);
+    double dt = now_ms() - t0;
+    EXPECT(dt >= 140 && dt < 3000);
+    EXPECT(sock_recv(pull, &frame, NULL, &g_msg, 0) == 0);
+    zmq_msg_close(&frame);
+    sock_close(&pull);
+    zmq_ctx_term(ctx);
+}
+
+/* A PUSH without a peer cannot send: ZMQ_DONTWAIT says so with 1. */
+TEST(send_would_block) {
+    void *ctx = zmq_ctx_new();
+    char ep[320];
+    snprintf(ep, sizeof ep, "%s-nopeer", g_down);
+    void *push = sock_bind(ctx, ZMQ_PUSH, ep, 1);
+    REQUIRE(push != NULL);
+    pbuf_t buf = {0};
+    sample_msg(3, &g_msg);
+    EXPECT(sock_send(push, &g_msg, &buf, ZMQ_DONTWAIT) == 1);
+    EXPECT(sock_send(push, &g_msg, &buf, 7) == -1);
+    g_msg.kind = 0;
+    EXPECT(sock_send(push, &g_msg, &buf, ZMQ_DONTWAIT) == -1 && strstr(err_msg(), "unknown message kind"));
+    sock_close(&push);
+    sock_close(&push); /* NULL is fine */
+    zmq_ctx_term(ctx);
+    pbuf_free(&buf);
+}
+
+/* A terminated context: the socket itself failed, -2. */
+TEST(terminated_context) {
+    void *ctx = zmq_ctx_new();
+    char ep[320];
+    snprintf(ep, sizeof ep, "%s-term", g_up);
+    void *pull = sock_bind(ctx, ZMQ_PULL, ep, 0);
+    REQUIRE(pull != NULL);
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    REQUIRE(zmq_ctx_shutdown(ctx) == 0);
+    EXPECT(sock_recv(pull, &frame, NULL, &g_msg, 1000) == -2);
+    zmq_msg_close(&frame);
+    sock_close(&pull);
+    zmq_ctx_term(ctx);
+}
+
+TEST(bad_endpoints) {
+    void *ctx = zmq_ctx_new();
+    EXPECT(sock_bind(ctx, ZMQ_PULL, "nonsense://x", 0) == NULL && strstr(err_msg(), "nonsense://x"));
+    EXPECT(sock_connect(ctx, ZMQ_PUSH, "tcp://", 0) == NULL);
+    EXPECT(sock_bind(ctx, ZMQ_PULL, NULL, 0) == NULL);
+    EXPECT(sock_bind(NULL, ZMQ_PULL, g_up, 0) == NULL);
+    /* a TCP port already bound */
+    void *a = sock_bind(ctx, ZMQ_PULL, "tcp://127.0.0.1:*", 0), *b = NULL;
+    char ep[128];
+    size_t n = sizeof ep;
+    EXPECT(a != NULL && zmq_getsockopt(a, ZMQ_LAST_ENDPOINT, ep, &n) == 0);
+    if (a) {
+        b = sock_bind(ctx, ZMQ_PULL, ep, 0);
+        EXPECT(b == NULL && strstr(err_msg(), "sock_bind") && strstr(err_msg(), ep));
+    }
+    sock_close(&b);
+    sock_close(&a);
+    zmq_ctx_term(ctx);
+}
+
+int main(void) {
+    alarm(120); /* a last guard: whatever hangs, the test ends (SIGALRM) instead of waiting for ever */
+    /* A fresh directory for the ipc endpoints, under $TMPDIR or the system's temporary directory. */
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base || strlen(base) > 60) base = P_tmpdir;
+    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-proto-XXXXXX", base);
+    if (!mkdtemp(g_dir)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
+        return 1;
+    }
+    snprintf(g_up, sizeof g_up, "ipc://%s/up", g_dir);
+    snprintf(g_down, sizeof g_down, "ipc://%s/down", g_dir);
+    RUN(two_processes_push_pull_and_credit);
+    RUN(silent_peer_times_out);
+    RUN(send_would_block);
+    RUN(terminated_context);
+    RUN(bad_endpoints);
+    static const char *left[] = {"up", "down", "up-silent", "down-nopeer", "up-term"};
+    char path[400];
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_dir, left[i]);
+        unlink(path); /* ZeroMQ removes what it bound; this is for a test that stopped early */
+    }
+    if (rmdir(g_dir) != 0) fprintf(stderr, "rmdir %s: %s\n", g_dir, strerror(errno));
+    return TEST_SUMMARY();
+}
