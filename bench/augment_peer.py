@@ -4,7 +4,8 @@
 (a) first epoch: PIL open + convert('RGB') + RandomAffine(40, translate 0.2, scale 0.8..1.2, shear)
     + RandomHorizontalFlip + Resize((150, 150)) + ToTensor, per image;
 (b) later epochs: the same from images already decoded and kept in memory (the peer's "cache").
-Prints one line per phase: "peer <phase> <images> images <seconds> s <rate> images/s"."""
+Prints one line per phase, the rate per CPU-second of this process (as bench_augment does, so other
+processes on the machine slow the wall clock but not the figure)."""
 import argparse
 import os
 import sys
@@ -43,21 +44,27 @@ augment = transforms.Compose([
 ])
 
 
-def report(phase, n, dt):
-    print(f"peer {phase} {n} images {dt:.3f} s {n / dt:.1f} images/s", flush=True)
+def clocks():
+    return time.perf_counter(), time.process_time()
 
 
-t0 = time.perf_counter()
+def report(phase, n, t0):
+    wall, cpu = (b - a for a, b in zip(t0, clocks()))
+    print(f"peer {phase:<16} {n:6d} images  wall {wall:7.3f} s  cpu {cpu:7.3f} s  {n / cpu:8.1f} images/s per core"
+          f"  ({cpu / n * 1e3:.3f} ms each)", flush=True)
+
+
+t0 = clocks()
 cache = []
 for f in files:
     with Image.open(f) as im:
         rgb = im.convert("RGB")
     augment(rgb)
     cache.append(rgb)
-report("first-epoch", len(files), time.perf_counter() - t0)
+report("first-epoch", len(files), t0)
 
-t0 = time.perf_counter()
+t0 = clocks()
 for _ in range(args.epochs):
     for im in cache:
         augment(im)
-report("later-epochs", len(cache) * args.epochs, time.perf_counter() - t0)
+report("later-epochs", len(cache) * args.epochs, t0)

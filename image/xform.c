@@ -114,27 +114,75 @@ static inline uint64_t load6(const uint8_t *p) {
     return (uint64_t)lo | (uint64_t)hi << 32;
 }
 
-/* The same arithmetic as blend_scalar for two horizontally adjacent pixels per row (6 bytes each). */
+/* The same arithmetic as blend_scalar for two horizontally adjacent pixels per row (6 bytes each).
+ * Writes 4 bytes at out: the caller keeps the last pixel of the picture for blend_scalar. */
 static inline void blend_pair(const uint8_t *top, const uint8_t *bot, int wx, int wy, uint8_t *out) {
+    /* Spread a0 a1 a2 b0 b1 b2 to 16-bit lanes a0 a1 a2 0 b0 b1 b2 0, so both weights broadcast. */
     uint64_t t = load6(top), b = load6(bot);
+    t = (t & 0xffffff) | (t >> 24) << 32;
+    b = (b & 0xffffff) | (b >> 24) << 32;
     const __m128i z = _mm_setzero_si128();
-    const __m128i w = _mm_setr_epi16((short)(WONE - wx), (short)(WONE - wx), (short)(WONE - wx), (short)wx,
-                                     (short)wx, (short)wx, 0, 0);
+    const __m128i w = _mm_unpacklo_epi64(_mm_set1_epi16((short)(WONE - wx)), _mm_set1_epi16((short)wx));
     __m128i vt = _mm_mullo_epi16(_mm_unpacklo_epi8(_mm_cvtsi64_si128((long long)t), z), w);
     __m128i vb = _mm_mullo_epi16(_mm_unpacklo_epi8(_mm_cvtsi64_si128((long long)b), z), w);
-    vt = _mm_add_epi16(vt, _mm_srli_si128(vt, 6));   /* lanes 0..2: a * (1 - fx) + b * fx */
-    vb = _mm_add_epi16(vb, _mm_srli_si128(vb, 6));
+    vt = _mm_add_epi16(vt, _mm_srli_si128(vt, 8));   /* lanes 0..2: a * (1 - fx) + b * fx */
+    vb = _mm_add_epi16(vb, _mm_srli_si128(vb, 8));
     __m128i r = _mm_madd_epi16(_mm_unpacklo_epi16(vt, vb), _mm_set1_epi32((wy << 16) | (WONE - wy)));
     r = _mm_srli_epi32(_mm_add_epi32(r, _mm_set1_epi32(1 << (2 * WBITS - 1))), 2 * WBITS);
     r = _mm_packus_epi16(_mm_packs_epi32(r, r), z);
     uint32_t px = (uint32_t)_mm_cvtsi128_si32(r);
-    memcpy(out, &px, 3);
+    memcpy(out, &px, 4);
 }
 #else
 static inline void blend_pair(const uint8_t *top, const uint8_t *bot, int wx, int wy, uint8_t *out) {
     blend_scalar(top, top + 3, bot, bot + 3, wx, wy, out);
 }
 #endif
+
+/* Narrow [*lo, *hi) to the columns c where v0 + dv * c lies within [a, b] (lo <= hi stays true). */
+static void keep_within(double v0, double dv, double a, double b, int *lo, int *hi) {
+    double c0 = 0, c1 = 1e9;
+    if (fabs(dv) < 1e-12) {
+        if (v0 < a || v0 > b) c1 = -1;
+    } else {
+        c0 = (a - v0) / dv, c1 = (b - v0) / dv;
+        if (c0 > c1) {
+            double tmp = c0;
+            c0 = c1, c1 = tmp;
+        }
+    }
+    if (c0 > *lo) *lo = c0 > *hi ? *hi : (int)ceil(c0);
+    if (c1 < *hi - 1) *hi = c1 < *lo ? *lo : (int)floor(c1) + 1;
+    if (*lo > *hi) *lo = *hi;   /* empty: the general path takes the whole row */
+}
+
+typedef struct {
+    const uint8_t *px;
+    int sw, sh;
+    fill_mode_t fill;
+    uint8_t cpix[3];
+    float xlo, xhi, ylo, yhi;   /* 'constant': where the target-size image lies, in source coordinates */
+} sampler_t;
+
+/* One output pixel at source coordinates (xs, ys), anywhere, any fill mode. */
+static void sample_any(const sampler_t *s, float xs, float ys, uint8_t *o) {
+    const float big = 1e7f;
+    xs = clampf(xs, -big, big), ys = clampf(ys, -big, big);
+    if (s->fill == FILL_CONSTANT && (ys < s->ylo || ys > s->yhi || xs < s->xlo || xs > s->xhi)) {
+        memcpy(o, s->cpix, 3);
+        return;
+    }
+    if (s->fill == FILL_NEAREST || s->fill == FILL_CONSTANT) {
+        ys = clampf(ys, 0.0f, (float)(s->sh - 1));
+        xs = clampf(xs, 0.0f, (float)(s->sw - 1));
+    }
+    int x0 = ifloor(xs), y0 = ifloor(ys);
+    int wx = (int)((xs - (float)x0) * WONE + 0.5f), wy = (int)((ys - (float)y0) * WONE + 0.5f);
+    int xa = fold(x0, s->sw, s->fill), xb = fold(x0 + 1, s->sw, s->fill);
+    int ya = fold(y0, s->sh, s->fill), yb = fold(y0 + 1, s->sh, s->fill);
+    const uint8_t *ra = s->px + (size_t)ya * s->sw * 3, *rb = s->px + (size_t)yb * s->sw * 3;
+    blend_scalar(ra + xa * 3, ra + xb * 3, rb + xa * 3, rb + xb * 3, wx, wy, o);
+}
 
 void img_warp(const img_t *src, int out_h, int out_w, const img_xform_t *t, fill_mode_t fill,
               double cval, uint8_t *dst) {
@@ -143,38 +191,38 @@ void img_warp(const img_t *src, int out_h, int out_w, const img_xform_t *t, fill
     aff_t a = warp_map(sh, sw, out_h, out_w, t);
     const float m0 = (float)a.m[1], m1 = (float)a.m[4];
     uint8_t cv = (uint8_t)(cval < 0 ? 0 : cval > 255 ? 255 : lrint(cval));
-    const uint8_t cpix[3] = {cv, cv, cv};
-    /* For 'constant': the target-size image spans rows [0, out_h - 1]; in source rows, [ylo, yhi]. */
-    const float eps = 1e-3f;
-    const float ylo = (float)(0.5 * sh / out_h - 0.5) - eps, yhi = (float)((out_h - 0.5) * sh / out_h - 0.5) + eps;
-    const float xlo = (float)(0.5 * sw / out_w - 0.5) - eps, xhi = (float)((out_w - 0.5) * sw / out_w - 0.5) + eps;
-    const float big = 1e7f;
+    const double eps = 1e-3;
+    const double ylo = 0.5 * sh / out_h - 0.5, yhi = (out_h - 0.5) * sh / out_h - 0.5;
+    const double xlo = 0.5 * sw / out_w - 0.5, xhi = (out_w - 0.5) * sw / out_w - 0.5;
+    const sampler_t s = {px, sw, sh, fill, {cv, cv, cv}, (float)(xlo - eps), (float)(xhi + eps),
+                         (float)(ylo - eps), (float)(yhi + eps)};
 
     for (int r = 0; r < out_h; r++) {
-        /* Row start in double, steps in float: no drift worth a grey level across 150 columns. */
-        float y = (float)(a.m[0] * r + a.m[2]), x = (float)(a.m[3] * r + a.m[5]);
+        /* Row start in double, steps in float: no drift worth a grey level across a row. */
+        double y0d = a.m[0] * r + a.m[2], x0d = a.m[3] * r + a.m[5];
+        float y = (float)y0d, x = (float)x0d;
         uint8_t *o = dst + (size_t)r * out_w * 3;
-        for (int c = 0; c < out_w; c++, o += 3) {
-            float ys = clampf(y + m0 * c, -big, big), xs = clampf(x + m1 * c, -big, big);
-            if (fill == FILL_CONSTANT && (ys < ylo || ys > yhi || xs < xlo || xs > xhi)) {
-                memcpy(o, cpix, 3);
-                continue;
-            }
-            if (fill == FILL_NEAREST || fill == FILL_CONSTANT) {
-                ys = clampf(ys, 0.0f, (float)(sh - 1));
-                xs = clampf(xs, 0.0f, (float)(sw - 1));
-            }
-            int x0 = ifloor(xs), y0 = ifloor(ys);
-            int wx = (int)((xs - (float)x0) * WONE + 0.5f), wy = (int)((ys - (float)y0) * WONE + 0.5f);
-            if ((unsigned)x0 < (unsigned)(sw - 1) && (unsigned)y0 < (unsigned)(sh - 1)) {
-                const uint8_t *p = px + ((size_t)y0 * sw + x0) * 3;
-                blend_pair(p, p + (size_t)sw * 3, wx, wy, o);
-                continue;
-            }
-            int xa = fold(x0, sw, fill), xb = fold(x0 + 1, sw, fill);
-            int ya = fold(y0, sh, fill), yb = fold(y0 + 1, sh, fill);
-            const uint8_t *ra = px + (size_t)ya * sw * 3, *rb = px + (size_t)yb * sw * 3;
-            blend_scalar(ra + xa * 3, ra + xb * 3, rb + xa * 3, rb + xb * 3, wx, wy, o);
+        /* The columns whose four taps all lie inside the source (and inside the target-size image for
+         * 'constant'), with a margin for float rounding: no fill mode, no checks. The last pixel of
+         * the picture stays out (blend_pair writes a fourth byte). */
+        int lo = 0, hi = r == out_h - 1 ? out_w - 1 : out_w;
+        keep_within(y0d, a.m[1], eps, sh - 1 - eps, &lo, &hi);
+        keep_within(x0d, a.m[4], eps, sw - 1 - eps, &lo, &hi);
+        if (fill == FILL_CONSTANT) {
+            keep_within(y0d, a.m[1], ylo + eps, yhi - eps, &lo, &hi);
+            keep_within(x0d, a.m[4], xlo + eps, xhi - eps, &lo, &hi);
         }
+        int c = 0;
+        for (; c < lo; c++) sample_any(&s, x + m1 * c, y + m0 * c, o + c * 3);
+        for (; c < hi; c++) {
+            float ys = y + m0 * c, xs = x + m1 * c;
+            int x0 = (int)xs, y0 = (int)ys;   /* both >= 0 here: truncation is floor */
+            x0 = x0 > sw - 2 ? sw - 2 : x0;   /* never past the edge, whatever the rounding */
+            y0 = y0 > sh - 2 ? sh - 2 : y0;
+            int wx = (int)((xs - (float)x0) * WONE + 0.5f), wy = (int)((ys - (float)y0) * WONE + 0.5f);
+            const uint8_t *p = px + ((size_t)y0 * sw + x0) * 3;
+            blend_pair(p, p + (size_t)sw * 3, wx, wy, o + c * 3);
+        }
+        for (; c < out_w; c++) sample_any(&s, x + m1 * c, y + m0 * c, o + c * 3);
     }
 }
