@@ -26,12 +26,18 @@ typedef struct {
 void img_decode_opts_default(img_decode_opts_t *o, int target_width, int target_height);
 
 /* Call once per process before any other function here (wraps VIPS_INIT, single-threaded vips,
- * no operation cache). 0, or -1 with err_msg(). */
+ * no operation cache, untrusted loaders blocked, libvips warnings to the log at debug level).
+ * 0, or -1 with err_msg(). */
 int img_init(const char *argv0);
 
-/* Decode JPEG/PNG/any libvips-readable bytes into RGB, shrunk on load to about max_scale x target,
- * grey/CMYK/alpha converted (alpha flattened on white). Returns 0, or -1 with err_msg() giving the
- * reason ("not an image", "truncated JPEG", "48000x48000 is over the 100000000-pixel limit"...). */
+/* Decode JPEG/PNG/any libvips-readable bytes into RGB, shrunk on load to about max_scale x target
+ * (both sides kept >= max_scale x the target side where the source allows, usually under twice
+ * that: JPEG by libjpeg's 1/2, 1/4, 1/8 scaling, other formats by an integer block average; never
+ * enlarged), grey/CMYK/16-bit/alpha converted (alpha flattened on white), EXIF orientation ignored
+ * as Keras does. The header is checked before any pixel is decoded. Runs in the calling thread.
+ * Returns 0, or -1 with err_msg() giving the reason ("not an image", "Premature end of input
+ * file", "48000x48000 is over the 100000000-pixel limit"...). img_decode_file reuses a per-thread
+ * read buffer. */
 int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t *out);
 int img_decode_file(const char *path, const img_decode_opts_t *o, img_t *out);
 void img_free(img_t *im);   /* frees pixels; the struct itself is the caller's */
@@ -51,7 +57,8 @@ void img_xform_draw(const aug_params_t *p, int h, int w, uint64_t seed, img_xfor
 
 /* Resample src into dst (out_h x out_w x 3, HWC) in one bilinear pass: the resize from src's size
  * to out_w x out_h composed with the Keras affine t (NULL: resize only), about the image centre,
- * with Keras fill modes outside the image. */
+ * with Keras fill modes outside the image. Same bytes for the same inputs on any build; the exact
+ * coordinate conventions are in docs/augmentation.md. */
 void img_warp(const img_t *src, int out_h, int out_w, const img_xform_t *t, fill_mode_t fill,
               double cval, uint8_t *dst);
 
