@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "common/rng.h"
 
 void img_xform_draw(const aug_params_t *p, int h, int w, uint64_t seed, img_xform_t *t) {
@@ -142,6 +143,10 @@ static inline void blend_pair(const uint8_t *top, const uint8_t *bot, int wx, in
 /* Narrow [*lo, *hi) to the columns c where v0 + dv * c lies within [a, b] (lo <= hi stays true). */
 static void keep_within(double v0, double dv, double a, double b, int *lo, int *hi) {
     double c0 = 0, c1 = 1e9;
+    if (a > b) {   /* a 1-pixel side: no column has two taps inside */
+        *lo = *hi;
+        return;
+    }
     if (fabs(dv) < 1e-12) {
         if (v0 < a || v0 > b) c1 = -1;
     } else {
@@ -187,6 +192,7 @@ static void sample_any(const sampler_t *s, float xs, float ys, uint8_t *o) {
 void img_warp(const img_t *src, int out_h, int out_w, const img_xform_t *t, fill_mode_t fill,
               double cval, uint8_t *dst) {
     const int sh = src->height, sw = src->width;
+    ASSERT(sw > 0 && sh > 0 && out_w > 0 && out_h > 0);
     const uint8_t *px = src->pixels;
     aff_t a = warp_map(sh, sw, out_h, out_w, t);
     const float m0 = (float)a.m[1], m1 = (float)a.m[4];

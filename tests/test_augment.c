@@ -211,22 +211,29 @@ TEST(resize_halves) {
     img_free(&im);
 }
 
-/* Tiny sources (1x1, 1x3) in every fill mode: no reads outside, the only colour comes out. */
-TEST(tiny_sources) {
-    uint8_t *out = malloc(150 * 150 * 3);
-    for (int w = 1; w <= 3; w += 2) {
-        img_t im = make_img(w, 1);
+/* Small and thin sources, extreme transforms, every fill mode: a one-colour source gives that colour
+ * everywhere (no tap read outside the image; with PAWPIPE_ASAN the sanitizer checks that too). */
+TEST(small_sources_extreme_transforms) {
+    static const int sizes[][2] = {{1, 1}, {3, 1}, {1, 3}, {2, 2}, {7, 2}, {40, 33}};
+    uint8_t *out = malloc(64 * 48 * 3);
+    rng_t r;
+    rng_init(&r, 11, 0);
+    int bad = 0;
+    for (int k = 0; k < 6; k++) {
+        img_t im = make_img(sizes[k][0], sizes[k][1]);
         memset(im.pixels, 123, im.cap);
-        for (int fill = 0; fill < 4; fill++) {
-            img_xform_t t;
-            img_xform_draw(&model2, 150, 150, (uint64_t)fill, &t);
-            img_warp(&im, 150, 150, &t, (fill_mode_t)fill, 123, out);
-            int bad = 0;
-            for (int i = 0; i < 150 * 150 * 3; i++) bad += out[i] != 123;
-            EXPECT(bad == 0);
+        for (int i = 0; i < 40; i++) {
+            img_xform_t t = {rng_uniform(&r, -360, 360), rng_uniform(&r, -100, 100), rng_uniform(&r, -100, 100),
+                             rng_uniform(&r, -60, 60), exp(rng_uniform(&r, -4, 4)), exp(rng_uniform(&r, -4, 4)),
+                             (int)(rng_u32(&r) & 1), (int)(rng_u32(&r) & 1)};
+            for (int fill = 0; fill < 4; fill++) {
+                img_warp(&im, 48, 64, &t, (fill_mode_t)fill, 123, out);
+                for (int j = 0; j < 64 * 48 * 3; j++) bad += out[j] != 123;
+            }
         }
         img_free(&im);
     }
+    EXPECT(bad == 0);
     free(out);
 }
 
@@ -300,7 +307,7 @@ int main(void) {
     RUN(fill_modes_after_big_shift);
     RUN(nearest_fill_has_no_black_corners);
     RUN(resize_halves);
-    RUN(tiny_sources);
+    RUN(small_sources_extreme_transforms);
     RUN(distributions);
     RUN(deterministic_per_seed);
     return TEST_SUMMARY();
