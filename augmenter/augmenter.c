@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "augmenter/augmenter.h"
+#include "augmenter/cpu.h"
+#include "augmenter/shcache.h"
+#include "augmenter/sender.h"
 #include "common/check.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -24,11 +27,14 @@ typedef struct {
     int own_zctx, frame_ok;
     zmq_msg_t frame;
     msg_t *in, out;
-    pbuf_t enc;
+    sender_t *tx;
     proto_limits_t lim;
     /* totals for the summary */
     uint64_t n_batches, n_images, n_markers;
     double work_ms, recv_ms, send_ms, t_first, t_last, t_report;
+    /* CPU time from the first job on: the whole process, ZeroMQ's threads, and this thread's
+     * receive/decode/encode/send calls (what is not transport is decode + augment) */
+    double cpu0, zmq_cpu0, call_cpu;
 } aug_t;
 
 void augmenter_config_default(augmenter_config_t *c) {
@@ -36,6 +42,7 @@ void augmenter_config_default(augmenter_config_t *c) {
     c->jobs = EP_JOBS;
     c->batches = EP_BATCHES;
     c->cache_mb = 1024;
+    c->cache_shared = "auto";
     c->max_pixels = 50000000;
 }
 
@@ -44,7 +51,10 @@ static int setup(aug_t *a) {
     CHECK(c->cache_mb >= 0, "--cache-mb must be at least 0 (got %d)", c->cache_mb);
     CHECK(c->max_pixels >= 1, "--max-pixels must be at least 1");
     proto_limits_default(&a->lim);
-    TRY(worker_new((size_t)c->cache_mb << 20, c->max_pixels, &a->w));
+    char shared[160] = "";
+    if (c->cache_shared && strcmp(c->cache_shared, "auto") == 0) shcache_default_name(c->jobs, shared, sizeof shared);
+    else if (c->cache_shared && strcmp(c->cache_shared, "off") != 0) snprintf(shared, sizeof shared, "%s", c->cache_shared);
+    TRY(worker_new((size_t)c->cache_mb << 20, shared[0] ? shared : NULL, c->max_pixels, &a->w));
     a->in = calloc(1, sizeof *a->in);
     CHECK(a->in != NULL, "out of memory");
     CHECK(zmq_msg_init(&a->frame) == 0, "zmq_msg_init: %s", zmq_strerror(zmq_errno()));
@@ -60,8 +70,11 @@ static int setup(aug_t *a) {
     CHECK(a->jobs != NULL, "jobs socket %s: %s", c->jobs, err_msg());
     a->batches = sock_connect(a->zctx, ZMQ_PUSH, c->batches, BATCHES_HWM);
     CHECK(a->batches != NULL, "batches socket %s: %s", c->batches, err_msg());
-    LOG_I("jobs from %s, batches to %s; cache %d MiB, images over %" PRId64 " pixels skipped", c->jobs,
-          c->batches, c->cache_mb, c->max_pixels);
+    TRY(sender_new(a->batches, BATCHES_HWM + 2, &a->tx));
+    worker_stats_t ws;
+    worker_stats(a->w, &ws);
+    LOG_I("jobs from %s, batches to %s; cache %d MiB (%s), images over %" PRId64 " pixels skipped", c->jobs,
+          c->batches, c->cache_mb, ws.shared ? "shared by this host's augmenters" : "private", c->max_pixels);
     return 0;
 }
 
@@ -69,14 +82,18 @@ static void report(aug_t *a, const char *what) {
     worker_stats_t ws;
     worker_stats(a->w, &ws);
     double b = a->n_batches ? (double)a->n_batches : 1.0, span = a->t_last - a->t_first;
+    double cpu = a->n_batches ? cpu_process_ms() - a->cpu0 : 0.0;
+    double transport = a->n_batches ? a->call_cpu + cpu_zmq_threads_ms() - a->zmq_cpu0 : 0.0;
     LOG_I("%s: %" PRIu64 " batches, %" PRIu64 " images (%.1f images/s), %" PRIu64 " markers; per batch: work %.2f ms, "
-          "transport %.3f ms (job recv+decode %.3f, batch encode+send %.3f); decodes %" PRId64 ", unusable files %" PRId64
-          ", skipped members %" PRId64 "; cache %" PRId64 " images, %.1f MiB of %.0f, hits %" PRId64 ", misses %" PRId64
+          "transport %.3f ms (job recv+decode %.3f, batch encode+send %.3f); CPU per batch: work %.2f ms, transport "
+          "%.3f ms (%.2f%%: ZeroMQ + msgpack calls and ZeroMQ's I/O thread); decodes %" PRId64 ", unusable files %" PRId64
+          ", skipped members %" PRId64 "; %s cache %" PRId64 " images, %.1f MiB of %.0f, hits %" PRId64 ", misses %" PRId64
           ", refused %" PRId64,
           what, a->n_batches, a->n_images, span > 0 ? (double)a->n_images / span : 0.0, a->n_markers,
-          a->work_ms / b, (a->recv_ms + a->send_ms) / b, a->recv_ms / b, a->send_ms / b, ws.decodes,
-          ws.decode_failures, ws.skipped, ws.cache.entries, (double)ws.cache.bytes / 1048576.0,
-          (double)ws.cache.max_bytes / 1048576.0, ws.cache.hits, ws.cache.misses, ws.cache.refused);
+          a->work_ms / b, (a->recv_ms + a->send_ms) / b, a->recv_ms / b, a->send_ms / b, (cpu - transport) / b,
+          transport / b, cpu > 0 ? 100.0 * transport / cpu : 0.0, ws.decodes, ws.decode_failures, ws.skipped,
+          ws.shared ? "shared" : "private", ws.cache.entries, (double)ws.cache.bytes / 1048576.0, (double)ws.cache.max_bytes / 1048576.0, ws.cache.hits,
+          ws.cache.misses, ws.cache.refused);
 }
 
 static void teardown(aug_t *a) {
@@ -85,32 +102,10 @@ static void teardown(aug_t *a) {
     sock_close(&a->batches);
     if (a->own_zctx && a->zctx) zmq_ctx_term(a->zctx);
     a->zctx = NULL;
+    sender_destroy(&a->tx);
     if (a->frame_ok) zmq_msg_close(&a->frame);
     free(a->in);
-    pbuf_free(&a->enc);
     worker_destroy(&a->w);
-}
-
-/* Send the encoded frame in a->enc, waiting (but noticing *stop) while the trainer's queue is full.
- * Adds the time of the send calls themselves (not the waits) to *ms. 0 sent, 1 stopped, -1 error. */
-static int send_enc(aug_t *a, const volatile sig_atomic_t *stop, double *ms) {
-    while (!*stop) {
-        double t0 = now_s();
-        int rc = zmq_send(a->batches, a->enc.data, a->enc.len, ZMQ_DONTWAIT);
-        *ms += (now_s() - t0) * 1000.0;
-        if (rc >= 0) return 0;
-        int e = zmq_errno();
-        if (e != EAGAIN && e != EINTR) {
-            err_set("zmq_send: %s", zmq_strerror(e));
-            return -1;
-        }
-        zmq_pollitem_t it = {a->batches, 0, ZMQ_POLLOUT, 0};
-        if (zmq_poll(&it, 1, POLL_MS) < 0 && zmq_errno() != EINTR) {
-            err_set("zmq_poll: %s", zmq_strerror(zmq_errno()));
-            return -1;
-        }
-    }
-    return 1;
 }
 
 /* A job that cannot be worked on (a member count or size out of range) is logged and dropped: the
@@ -122,18 +117,20 @@ static int on_job(aug_t *a, const volatile sig_atomic_t *stop) {
         return 0;
     }
     a->out.kind = MSG_BATCH;
-    double t0 = now_s();
-    TRY(proto_encode(&a->out, &a->enc));
-    a->send_ms += (now_s() - t0) * 1000.0;
-    int rc = send_enc(a, stop, &a->send_ms);
+    double c0 = cpu_thread_ms();
+    int rc = sender_send(a->tx, &a->out, stop, &a->send_ms);
+    a->call_cpu += cpu_thread_ms() - c0;
     if (rc < 0) return -1;
     if (rc == 1) return 0;
     a->work_ms += a->out.batch.work_ms;
     a->n_batches++;
     a->n_images += a->out.batch.n;
     if (a->st) {
+        worker_stats_t ws;
+        worker_stats(a->w, &ws);
         atomic_fetch_add(&a->st->jobs, 1);
         atomic_fetch_add(&a->st->skipped, a->out.batch.skipped);
+        atomic_store(&a->st->decodes, (uint64_t)ws.decodes);
     }
     return 0;
 }
@@ -146,8 +143,9 @@ static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
     }
     a->out.kind = MSG_CONTROL;
     a->out.control = *k;
-    TRY(proto_encode(&a->out, &a->enc));
-    int rc = send_enc(a, stop, &a->send_ms);
+    double c0 = cpu_thread_ms();
+    int rc = sender_send(a->tx, &a->out, stop, &a->send_ms);
+    a->call_cpu += cpu_thread_ms() - c0;
     if (rc < 0) return -1;
     if (rc == 0) {
         a->n_markers++;
@@ -172,7 +170,13 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
         }
         if (!(it.revents & ZMQ_POLLIN)) continue;
         double t0 = now_s();
+        if (!a->n_batches && !a->cpu0) {   /* CPU accounting starts with the first job */
+            a->cpu0 = cpu_process_ms();
+            a->zmq_cpu0 = cpu_zmq_threads_ms();
+        }
+        double c0 = cpu_thread_ms();
         int rc = sock_recv(a->jobs, &a->frame, &a->lim, a->in, 0);
+        a->call_cpu += cpu_thread_ms() - c0;
         if (rc == -2) return -1;
         if (rc == 0) continue;
         if (rc == -1) {

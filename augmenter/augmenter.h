@@ -16,6 +16,8 @@ typedef struct {
     const char *jobs;       /* --jobs ENDPOINT: the loader's job socket (PULL, connected)          */
     const char *batches;    /* --batches ENDPOINT: the trainer's batch socket (PUSH, connected)    */
     int cache_mb;           /* --cache-mb: limit of the decoded-image cache (0: no cache)          */
+    const char *cache_shared; /* --cache-shared: "auto" (one cache per host and job endpoint), "off"
+                                 (a private cache), or a shared-memory name "/..."                  */
     int64_t max_pixels;     /* --max-pixels: larger images are skipped (decompression bombs)       */
     void *zctx;             /* ZeroMQ context to use; NULL: the stage makes its own                */
     const char *name;       /* tag of its log lines (threads in tests); NULL: "augmenter"          */
@@ -29,6 +31,7 @@ typedef struct {
     atomic_uint_fast64_t markers;    /* END_EPOCH / END_RUN forwarded                         */
     atomic_uint_fast64_t skipped;    /* members replaced because their file was unusable      */
     atomic_uint_fast64_t rejected;   /* frames that did not decode as a job or marker         */
+    atomic_uint_fast64_t decodes;    /* image decodes (cache misses)                          */
 } augmenter_stats_t;
 
 /* Run until *stop (returns 0) or a socket failure (-1 with err_msg()). stats may be NULL. */
@@ -37,7 +40,9 @@ int augmenter_run(const augmenter_config_t *c, const volatile sig_atomic_t *stop
 /* The work on one job, without sockets (the stage's core; tests call it directly). */
 typedef struct worker worker_t;
 
-int worker_new(size_t cache_bytes, int64_t max_pixels, worker_t **w);   /* 0 / -1 + err_msg() */
+/* cache_bytes: limit of the decoded-image cache (0: none). shared: the name of the host's shared
+ * cache segment (shcache.h), or NULL for a private cache; if it cannot be used, a private one. */
+int worker_new(size_t cache_bytes, const char *shared, int64_t max_pixels, worker_t **w);   /* 0 / -1 */
 void worker_destroy(worker_t **w);
 
 /* Make the batch of job: out->images points into the worker's batch buffer (allocated once, grown
@@ -49,6 +54,7 @@ int worker_do_job(worker_t *w, const msg_job_t *job, msg_batch_t *out);
 
 typedef struct {
     int64_t decodes, decode_failures, skipped;
+    int shared;                 /* the cache is the host's shared one (entries/bytes: everyone's) */
     img_cache_stats_t cache;
 } worker_stats_t;
 

@@ -18,6 +18,9 @@ int main(int argc, char **argv) {
         {"batches", CLI_STR, &c.batches, "PAWPIPE_BATCHES", "ENDPOINT", "connect to the trainer's batch socket"},
         {"cache-mb", CLI_INT, &c.cache_mb, "PAWPIPE_CACHE_MB", "MB",
          "memory limit of the decoded-image cache; over it, further images are decoded every epoch (0: no cache)"},
+        {"cache-shared", CLI_STR, &c.cache_shared, "PAWPIPE_CACHE_SHARED", "auto|off|/NAME",
+         "share the cache with this host's other augmenters through shared memory (auto: one per user and "
+         "job endpoint; --cache-mb is then the host's total); off: a private cache per augmenter"},
         {"max-pixels", CLI_I64, &c.max_pixels, "PAWPIPE_MAX_PIXELS", "N",
          "skip images with more pixels than this (decompression bombs); every augmenter of a run must agree"},
         {"preview-grid", CLI_STR, &grid, NULL, "OUT.png",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "augmenter/augmenter.h"
+#include "augmenter/shcache.h"
 #include "common/check.h"
 #include "common/log.h"
 #include "common/rng.h"
@@ -19,7 +20,9 @@ typedef struct {
 } keyset_t;
 
 struct worker {
-    img_cache_t *cache;
+    img_cache_t *cache;            /* private cache, when there is no shared one               */
+    shcache_t *shared;             /* the host's shared cache                                  */
+    img_t view;                    /* a shared entry (pixels in the segment)                   */
     int64_t max_pixels;
     img_t scratch;                 /* the last decode the cache refused, reused                */
     uint64_t scratch_key;
@@ -65,12 +68,15 @@ static int keyset_add(keyset_t *s, uint64_t k) {
     return 0;
 }
 
-int worker_new(size_t cache_bytes, int64_t max_pixels, worker_t **out) {
+int worker_new(size_t cache_bytes, const char *shared, int64_t max_pixels, worker_t **out) {
     worker_t *w = calloc(1, sizeof *w);
     CHECK(w != NULL, "out of memory");
     w->max_pixels = max_pixels;
-    w->cache = img_cache_new(cache_bytes);
-    if (!w->cache) {
+    if (shared && cache_bytes > 0 && shcache_open(shared, cache_bytes, &w->shared) != 0) {
+        LOG_W("%s: keeping a private cache instead", err_msg());
+        err_clear();
+    }
+    if (!w->shared && !(w->cache = img_cache_new(cache_bytes))) {
         free(w);
         return -1;
     }
@@ -82,6 +88,7 @@ void worker_destroy(worker_t **pw) {
     worker_t *w = *pw;
     if (!w) return;
     img_cache_destroy(&w->cache);
+    shcache_close(&w->shared);
     img_free(&w->scratch);
     free(w->bad.slots);
     free(w->images);
@@ -94,7 +101,26 @@ void worker_stats(const worker_t *w, worker_stats_t *s) {
     s->decodes = w->decodes;
     s->decode_failures = w->decode_failures;
     s->skipped = w->skipped;
-    img_cache_stats(w->cache, &s->cache);
+    s->shared = w->shared != NULL;
+    if (w->cache) {
+        img_cache_stats(w->cache, &s->cache);
+        return;
+    }
+    shcache_stats_t sh;
+    shcache_stats(w->shared, &sh);
+    s->cache = (img_cache_stats_t){.hits = sh.hits, .misses = sh.misses, .refused = sh.refused,
+                                   .entries = sh.entries, .bytes = sh.bytes, .max_bytes = sh.max_bytes};
+}
+
+/* The cached image of key, or NULL. */
+static const img_t *cache_get(worker_t *w, uint64_t key) {
+    if (w->cache) return img_cache_get(w->cache, key);
+    return shcache_get(w->shared, key, &w->view) ? &w->view : NULL;
+}
+
+/* 0 cached, 1 refused (full), -1 error. */
+static int cache_put(worker_t *w, uint64_t key, const img_t *im) {
+    return w->cache ? img_cache_put(w->cache, key, im) : shcache_put(w->shared, key, im);
 }
 
 /* The cache key of a member: its file's key at this job's output size (the decode shrinks on load
@@ -112,7 +138,7 @@ static const img_t *member_image(worker_t *w, const msg_job_t *job, uint32_t k) 
         w->status[k] = -1;
         return NULL;
     }
-    const img_t *im = img_cache_get(w->cache, key);
+    const img_t *im = cache_get(w, key);
     if (im) return w->status[k] = 1, im;
     if (w->scratch_valid && w->scratch_key == key) return w->status[k] = 1, &w->scratch;
 
@@ -130,8 +156,8 @@ static const img_t *member_image(worker_t *w, const msg_job_t *job, uint32_t k) 
         return NULL;
     }
     w->status[k] = 1;
-    int rc = img_cache_put(w->cache, key, &w->scratch);
-    if (rc == 0 && (im = img_cache_get(w->cache, key)) != NULL) return im;
+    int rc = cache_put(w, key, &w->scratch);
+    if (rc == 0 && (im = cache_get(w, key)) != NULL) return im;
     if (rc < 0) err_clear();   /* no memory for the cache: carry on without it */
     w->scratch_key = key;
     w->scratch_valid = 1;

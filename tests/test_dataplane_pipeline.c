@@ -98,10 +98,14 @@ static void start_loader(loader_th_t *l, const eps_t *e, int window, int resend_
     pthread_create(&l->th, NULL, loader_main, l);
 }
 
+static char g_shared[64];   /* the run's shared cache: augmenter threads share it as processes would */
+
 static void start_aug(aug_th_t *a, const eps_t *e, int i) {
     static const char *names[MAX_AUG] = {"augmenter1", "augmenter2", "augmenter3", "augmenter4"};
     memset(a, 0, sizeof *a);
     augmenter_config_default(&a->c);
+    snprintf(g_shared, sizeof g_shared, "/pawpipe-test-%d-%d", (int)getpid(), g_run);
+    a->c.cache_shared = g_shared;
     a->c.jobs = e->jobs;
     a->c.batches = e->batches;
     a->c.cache_mb = 16;
@@ -218,7 +222,7 @@ static void batch_line(const msg_batch_t *b, char *out, size_t cap) {
 typedef struct {
     int n_aug, window, resend_ms, hole;
     loader_stats_t lstats;
-    uint64_t aug_jobs[MAX_AUG];
+    uint64_t aug_jobs[MAX_AUG], aug_decodes[MAX_AUG];
     int hole_taken;
 } run_t;
 
@@ -240,6 +244,7 @@ static int run_dry(run_t *r, char **text) {
     for (int i = 0; i < r->n_aug; i++) {
         stop_aug(&a[i]);
         r->aug_jobs[i] = atomic_load(&a[i].st.jobs);
+        r->aug_decodes[i] = atomic_load(&a[i].st.decodes);
     }
     r->hole_taken = h.taken;
     r->lstats.resent = atomic_load(&l.st.resent);
@@ -308,6 +313,10 @@ TEST(three_augmenters_give_the_same_bytes) {
     fprintf(stderr, "  jobs per augmenter: %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", r.aug_jobs[0], r.aug_jobs[1],
             r.aug_jobs[2]);
     EXPECT(busy >= 2);   /* the work was shared */
+    /* and so was the cache: each image decoded about once between the three, not once by each */
+    uint64_t decodes = r.aug_decodes[0] + r.aug_decodes[1] + r.aug_decodes[2];
+    fprintf(stderr, "  decodes by the three: %" PRIu64 " for %d images\n", decodes, N_FILES);
+    EXPECT(decodes >= N_FILES && decodes <= N_FILES + 6);
     free(text);
 }
 

@@ -1,10 +1,15 @@
 /* test_dataplane_unit.c: the data plane's parts without sockets: the sample plan (Keras' shuffled
  * infinite iterator), the order of the stream's items, the loader's window bookkeeping, and the
  * augmenter's work on one job (cache, bad inputs replaced and counted, determinism). */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "augmenter/augmenter.h"
+#include "augmenter/shcache.h"
 #include "common/check.h"
 #include "common/rng.h"
 #include "dataplane_fixtures.h"
@@ -158,7 +163,7 @@ TEST(worker_replaces_bad_members_and_says_so_once) {
     for (uint32_t i = 0; i < t->job.n_members; i++)
         if (i != 1) REQUIRE(t->job.members[i].data != NULL);
     worker_t *w = NULL;
-    REQUIRE(worker_new(64 << 20, 100000, &w) == 0);   /* 400x300 = 120000 pixels: over */
+    REQUIRE(worker_new(64 << 20, NULL, 100000, &w) == 0);   /* 400x300 = 120000 pixels: over */
     msg_batch_t b;
     REQUIRE(worker_do_job(w, &t->job, &b) == 0);
     EXPECT(b.n == 11);                 /* the batch stays full */
@@ -189,9 +194,9 @@ TEST(worker_replaces_bad_members_and_says_so_once) {
 TEST(worker_output_does_not_depend_on_the_cache) {
     test_job_t *t = make_job();
     worker_t *cached = NULL, *uncached = NULL, *tiny = NULL;
-    REQUIRE(worker_new(64 << 20, 100000, &cached) == 0);
-    REQUIRE(worker_new(0, 100000, &uncached) == 0);
-    REQUIRE(worker_new(8000, 100000, &tiny) == 0);   /* room for one or two images: over its limit */
+    REQUIRE(worker_new(64 << 20, NULL, 100000, &cached) == 0);
+    REQUIRE(worker_new(0, NULL, 100000, &uncached) == 0);
+    REQUIRE(worker_new(8000, NULL, 100000, &tiny) == 0);   /* room for one or two images: over its limit */
     size_t bytes = (size_t)t->job.n_members * 24 * 24 * 3;
     uint8_t *ref = malloc(bytes);
     msg_batch_t b;
@@ -225,13 +230,116 @@ TEST(worker_sends_an_empty_batch_when_nothing_is_usable) {
     add_member(t, "a.jpg", NULL, 0, 0);
     add_member(t, "b.jpg", (uint8_t *)strdup("nope"), 4, 1);
     worker_t *w = NULL;
-    REQUIRE(worker_new(1 << 20, 1000000, &w) == 0);
+    REQUIRE(worker_new(1 << 20, NULL, 1000000, &w) == 0);
     msg_batch_t b;
     REQUIRE(worker_do_job(w, &t->job, &b) == 0);
     EXPECT(b.n == 0);
     EXPECT(b.skipped == 2);
     EXPECT(b.images_len == 0);
     worker_destroy(&w);
+    free_job(t);
+}
+
+static img_t pattern_image(int w, int h, uint8_t seed) {
+    img_t im = {w, h, malloc((size_t)w * h * 3), (size_t)w * h * 3};
+    for (size_t i = 0; i < im.cap; i++) im.pixels[i] = (uint8_t)(i * 7 + seed);
+    return im;
+}
+
+static int shm_exists(const char *name) {
+    char path[200];
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    return access(path, F_OK) == 0;
+}
+
+TEST(shared_cache_is_shared_between_processes_and_removed_by_the_last) {
+    char name[64];
+    snprintf(name, sizeof name, "/pawpipe-unit-%d", (int)getpid());
+    shcache_t *a = NULL;
+    REQUIRE(shcache_open(name, 1 << 20, &a) == 0);
+    img_t im = pattern_image(40, 30, 3), view;
+    EXPECT(shcache_get(a, 42, &view) == 0);
+    pid_t child = fork();
+    if (child == 0) {   /* another augmenter: attaches, inserts, detaches */
+        shcache_t *b = NULL;
+        int ok = shcache_open(name, 1 << 20, &b) == 0 && shcache_put(b, 42, &im) == 0;
+        shcache_close(&b);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT(shm_exists(name));   /* still attached here */
+    REQUIRE(shcache_get(a, 42, &view) == 1);
+    EXPECT(view.width == 40 && view.height == 30 && memcmp(view.pixels, im.pixels, im.cap) == 0);
+    EXPECT(shcache_put(a, 42, &im) == 0);   /* already in */
+    shcache_stats_t st;
+    shcache_stats(a, &st);
+    EXPECT(st.entries == 1 && st.hits == 1 && st.misses == 1 && st.inserted == 0);
+    shcache_close(&a);
+    EXPECT(!shm_exists(name));   /* the last one out removed it */
+    free(im.pixels);
+}
+
+TEST(shared_cache_refuses_over_its_limit) {
+    char name[64];
+    snprintf(name, sizeof name, "/pawpipe-unit-full-%d", (int)getpid());
+    shcache_t *c = NULL;
+    REQUIRE(shcache_open(name, 8000, &c) == 0);   /* two 40x30 images (3648 bytes each, aligned) */
+    img_t im = pattern_image(40, 30, 5), view;
+    EXPECT(shcache_put(c, 1, &im) == 0);
+    EXPECT(shcache_put(c, 2, &im) == 0);
+    EXPECT(shcache_put(c, 3, &im) == 1);
+    EXPECT(shcache_get(c, 1, &view) == 1 && shcache_get(c, 2, &view) == 1 && shcache_get(c, 3, &view) == 0);
+    shcache_stats_t st;
+    shcache_stats(c, &st);
+    EXPECT(st.entries == 2 && st.refused == 1 && st.bytes <= 8000);
+    shcache_close(&c);
+    free(im.pixels);
+}
+
+TEST(shared_cache_replaces_a_segment_its_creator_never_finished) {
+    char name[64];
+    snprintf(name, sizeof name, "/pawpipe-unit-stale-%d", (int)getpid());
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);   /* a creator killed before laying it out */
+    REQUIRE(fd >= 0);
+    REQUIRE(ftruncate(fd, 8192) == 0);
+    close(fd);
+    shcache_t *c = NULL;
+    REQUIRE(shcache_open(name, 1 << 20, &c) == 0);
+    img_t im = pattern_image(8, 8, 1), view;
+    EXPECT(shcache_put(c, 9, &im) == 0 && shcache_get(c, 9, &view) == 1);
+    shcache_close(&c);
+    EXPECT(!shm_exists(name));
+    free(im.pixels);
+}
+
+TEST(worker_with_a_shared_cache_gives_the_same_bytes) {
+    char name[64];
+    snprintf(name, sizeof name, "/pawpipe-unit-worker-%d", (int)getpid());
+    test_job_t *t = make_job();
+    worker_t *priv = NULL, *sh1 = NULL, *sh2 = NULL;
+    REQUIRE(worker_new(64 << 20, NULL, 100000, &priv) == 0);
+    REQUIRE(worker_new(64 << 20, name, 100000, &sh1) == 0);
+    REQUIRE(worker_new(64 << 20, name, 100000, &sh2) == 0);
+    size_t bytes = (size_t)t->job.n_members * 24 * 24 * 3;
+    uint8_t *ref = malloc(bytes);
+    msg_batch_t b;
+    REQUIRE(worker_do_job(priv, &t->job, &b) == 0);
+    memcpy(ref, b.images, bytes);
+    REQUIRE(worker_do_job(sh1, &t->job, &b) == 0);
+    EXPECT(memcmp(ref, b.images, bytes) == 0);
+    REQUIRE(worker_do_job(sh2, &t->job, &b) == 0);   /* every usable image from sh1's decodes */
+    EXPECT(memcmp(ref, b.images, bytes) == 0);
+    worker_stats_t s1, s2;
+    worker_stats(sh1, &s1);
+    worker_stats(sh2, &s2);
+    EXPECT(s1.shared && s2.shared);
+    EXPECT(s1.decodes == 11);
+    EXPECT(s2.decodes == 4);   /* only the unusable files, which each augmenter finds out (and says) itself */
+    free(ref);
+    worker_destroy(&priv), worker_destroy(&sh1), worker_destroy(&sh2);
+    EXPECT(!shm_exists(name));
     free_job(t);
 }
 
@@ -248,5 +356,9 @@ int main(int argc, char **argv) {
     RUN(worker_replaces_bad_members_and_says_so_once);
     RUN(worker_output_does_not_depend_on_the_cache);
     RUN(worker_sends_an_empty_batch_when_nothing_is_usable);
+    RUN(shared_cache_is_shared_between_processes_and_removed_by_the_last);
+    RUN(shared_cache_refuses_over_its_limit);
+    RUN(shared_cache_replaces_a_segment_its_creator_never_finished);
+    RUN(worker_with_a_shared_cache_gives_the_same_bytes);
     return TEST_SUMMARY();
 }
