@@ -13,6 +13,7 @@
 typedef struct {
     uint64_t received;    /* checkpoint messages received                                     */
     uint64_t evaluated;   /* checkpoints scored                                               */
+    uint64_t from_files;  /* of which read from run_dir/latest.safetensors, never received    */
     uint64_t skipped;     /* received but passed over because a newer one was already queued */
     uint64_t refused;     /* spec or tensors that did not fit: logged, not scored             */
     uint64_t bad_frames;  /* frames that did not decode as a message                          */
@@ -44,7 +45,9 @@ void evaluator_config_default(evaluator_config_t *c);
 /* Follow the checkpoint stream until *stop (or max_checkpoints scored): score each checkpoint on the
  * split, or only the newest when several are queued; print one line per checkpoint on stdout, append
  * it to run_dir/history.csv and redraw run_dir/curves.png. A checkpoint that does not fit is logged
- * and passed over. Returns 0 when stopped, -1 + err_msg() when it cannot go on (no data, socket). */
+ * and passed over. When idle for 2 s, a run_dir/latest.safetensors newer than every checkpoint received
+ * (lost on the way) is scored from the file. Returns 0 when stopped, -1 + err_msg() when it cannot go
+ * on (no data, socket). */
 int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop);
 
 /* Metrics of one scoring pass (class 1 = positive). precision/recall are 0 when undefined (as

@@ -1,8 +1,10 @@
 /* run.c: evaluator_run: follow the trainer's checkpoint stream and score every checkpoint, or only the
  * newest of those queued when scoring falls behind; history.csv and curves.png after each one. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/check.h"
@@ -16,16 +18,23 @@
 #include "nn/backend.h"
 #include "proto/sock.h"
 
-#define POLL_MS 200   /* how often a waiting evaluator looks at *stop */
+#define POLL_MS 200           /* how often a waiting evaluator looks at *stop                       */
+#define CATCH_UP_IDLE_MS 2000  /* idle this long: look for a checkpoint file that never arrived      */
 
 typedef struct {
     const evaluator_config_t *c;
     evaluator_stats_t stats;
     scorer_t scorer;
     valset_t valset;
-    char history[1024], curves[1024];
+    char history[1024], curves[1024], latest[1024];
     int have_last;
-    uint32_t last_epoch;     /* of the last checkpoint received */
+    uint32_t last_epoch;     /* of the last checkpoint received                              */
+    int have_seen;
+    uint64_t max_step;       /* the furthest step received or scored                          */
+    char last_file[PROTO_PATH_MAX];   /* file name of the last checkpoint received, or tried  */
+    int have_scored;
+    uint32_t scored_epoch;   /* the last checkpoint scored                                    */
+    uint64_t scored_step;
 } session_t;
 
 static void progress(session_t *s) {
@@ -47,8 +56,45 @@ static void note_sequence(session_t *s, const msg_checkpoint_t *ck) {
     s->last_epoch = ck->epoch;
 }
 
-/* Score one checkpoint message. 0 scored, 1 refused (logged; go on), 2 stopped, -1 fatal. */
-static int score(session_t *s, const msg_checkpoint_t *ck, const volatile sig_atomic_t *stop) {
+/* Remember a checkpoint as seen: its step, and its file name (compared with latest.safetensors). */
+static void note_seen(session_t *s, uint64_t step, const char *path) {
+    if (!s->have_seen || step > s->max_step) s->max_step = step;
+    s->have_seen = 1;
+    const char *slash = strrchr(path, '/');
+    snprintf(s->last_file, sizeof s->last_file, "%s", slash ? slash + 1 : path);
+}
+
+/* Score the model in s->scorer (weights loaded) and record it: the line, history.csv, curves.png.
+ * 0 scored, 1 failed (logged; go on), 2 stopped, -1 fatal. */
+static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss, double accuracy,
+                        const volatile sig_atomic_t *stop) {
+    const evaluator_config_t *c = s->c;
+    TRY(eval_prepare_data(c, &s->scorer, &s->valset));
+    double t0 = now_s();
+    eval_metrics_t m;
+    int rc = scorer_eval(&s->scorer, &s->valset, stop, &m);
+    if (rc == 1) return 2;
+    if (rc != 0) {
+        LOG_E("checkpoint of epoch %u step %llu: %s", epoch, (unsigned long long)step, err_msg());
+        return 1;
+    }
+    s->have_scored = 1;
+    s->scored_epoch = epoch;
+    s->scored_step = step;
+    history_row_t row = {.epoch = epoch, .step = step, .loss = loss, .accuracy = accuracy, .val = m};
+    eval_print_line(stdout, epoch, step, loss, accuracy, &m, now_s() - t0);
+    if (c->run_dir) {
+        /* A full disk or a removed run folder costs the files, not the evaluation. */
+        if (history_append(s->history, &row) != 0)
+            LOG_E("%s", err_msg());
+        else if (curves_from_history(s->history, s->curves) != 0)
+            LOG_E("curves: %s", err_msg());
+    }
+    return 0;
+}
+
+/* Score one checkpoint message. Same returns as score_loaded; 1 also for a checkpoint refused. */
+static int score_message(session_t *s, const msg_checkpoint_t *ck, const volatile sig_atomic_t *stop) {
     const evaluator_config_t *c = s->c;
     char label[64];
     snprintf(label, sizeof label, "checkpoint epoch %u", ck->epoch);
@@ -58,27 +104,36 @@ static int score(session_t *s, const msg_checkpoint_t *ck, const volatile sig_at
               (unsigned long long)ck->step, err_msg());
         return 1;
     }
-    TRY(eval_prepare_data(c, &s->scorer, &s->valset));
-    double t0 = now_s();
-    eval_metrics_t m;
-    int rc = scorer_eval(&s->scorer, &s->valset, stop, &m);
-    if (rc == 1) return 2;
-    if (rc != 0) {
-        LOG_E("checkpoint of epoch %u step %llu: %s", ck->epoch, (unsigned long long)ck->step, err_msg());
+    return score_loaded(s, ck->epoch, ck->step, proto_metric_get(ck->metrics, ck->n_metrics, "loss"),
+                        proto_metric_get(ck->metrics, ck->n_metrics, "accuracy"), stop);
+}
+
+/* The trainer also writes each checkpoint to its run folder and points latest.safetensors at it. When
+ * the evaluator shares that folder and has been idle a while, a newer checkpoint named there than any
+ * received has been lost on the way (a trainer that exits right after publishing its last one, a
+ * message dropped at a high-water mark, an evaluator started after the run): score the file.
+ * Returns 1 when nothing was scored, else as score_loaded. */
+static int catch_up(session_t *s, const volatile sig_atomic_t *stop) {
+    char target[PROTO_PATH_MAX];
+    ssize_t n = readlink(s->latest, target, sizeof target - 1);
+    if (n <= 0) return 1;
+    target[n] = '\0';
+    const char *slash = strrchr(target, '/');
+    const char *name = slash ? slash + 1 : target;
+    if (strcmp(name, s->last_file) == 0) return 1;   /* received, or tried already */
+    snprintf(s->last_file, sizeof s->last_file, "%s", name);
+    uint32_t epoch;
+    uint64_t step;
+    double loss, accuracy;
+    if (eval_load_checkpoint_file(s->c, s->latest, 0, &s->scorer, &epoch, &step, &loss, &accuracy) != 0) {
+        LOG_W("%s: %s", s->latest, err_msg());
         return 1;
     }
-    history_row_t row = {.epoch = ck->epoch, .step = ck->step, .val = m,
-                         .loss = proto_metric_get(ck->metrics, ck->n_metrics, "loss"),
-                         .accuracy = proto_metric_get(ck->metrics, ck->n_metrics, "accuracy")};
-    eval_print_line(stdout, row.epoch, row.step, row.loss, row.accuracy, &m, now_s() - t0);
-    if (c->run_dir) {
-        /* A full disk or a removed run folder costs the files, not the evaluation. */
-        if (history_append(s->history, &row) != 0)
-            LOG_E("%s", err_msg());
-        else if (curves_from_history(s->history, s->curves) != 0)
-            LOG_E("curves: %s", err_msg());
-    }
-    return 0;
+    if (s->have_seen && step <= s->max_step) return 1;
+    LOG_W("%s (%s, epoch %u step %llu) never arrived on the checkpoint stream: scoring the file", s->latest,
+          name, epoch, (unsigned long long)step);
+    note_seen(s, step, name);
+    return score_loaded(s, epoch, step, loss, accuracy, stop);
 }
 
 /* Fail at start-up, not at the first checkpoint, when the data or the backend cannot be had. */
@@ -98,7 +153,8 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     if (c->run_dir) {
         TRY(make_dirs(c->run_dir));
         CHECK(snprintf(s.history, sizeof s.history, "%s/history.csv", c->run_dir) < (int)sizeof s.history &&
-                  snprintf(s.curves, sizeof s.curves, "%s/curves.png", c->run_dir) < (int)sizeof s.curves,
+                  snprintf(s.curves, sizeof s.curves, "%s/curves.png", c->run_dir) < (int)sizeof s.curves &&
+                  snprintf(s.latest, sizeof s.latest, "%s/latest.safetensors", c->run_dir) < (int)sizeof s.latest,
               "run directory name too long");
     }
     int rc = -1;
@@ -123,9 +179,22 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     LOG_I("waiting for checkpoints on %s (scoring on %s/%s with backend %s)", c->checkpoints,
           c->data_dir, c->split, c->backend);
     int cur = 0;
+    int64_t last_activity = now_ms();
     while (!*stop && (c->max_checkpoints <= 0 || s.stats.evaluated < (uint64_t)c->max_checkpoints)) {
         int r = sock_recv(sub, &frames[cur], &lim, &msgs[cur], POLL_MS);
-        if (r == 0) continue;
+        if (r == 0) {
+            if (!c->run_dir || now_ms() - last_activity < CATCH_UP_IDLE_MS) continue;
+            int sr = catch_up(&s, stop);
+            if (sr < 0) goto done;
+            if (sr == 0) {
+                s.stats.evaluated++;
+                s.stats.from_files++;
+                progress(&s);
+            }
+            last_activity = now_ms();
+            continue;
+        }
+        last_activity = now_ms();
         if (r == -2) {
             err_prepend("checkpoints socket %s", c->checkpoints);
             goto done;
@@ -139,6 +208,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
         if (msgs[cur].kind != MSG_CHECKPOINT) continue;   /* MSG_METRICS: the checkpoint carries them */
         s.stats.received++;
         note_sequence(&s, &msgs[cur].checkpoint);
+        note_seen(&s, msgs[cur].checkpoint.step, msgs[cur].checkpoint.path);
         /* Drain: whatever queued up while we were busy, keep only the newest checkpoint. */
         uint64_t skipped = 0;
         uint32_t first_skipped = msgs[cur].checkpoint.epoch;
@@ -159,6 +229,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
             if (msgs[nx].kind != MSG_CHECKPOINT) continue;
             s.stats.received++;
             note_sequence(&s, &msgs[nx].checkpoint);
+            note_seen(&s, msgs[nx].checkpoint.step, msgs[nx].checkpoint.path);
             skipped++;
             cur = nx;
         }
@@ -169,7 +240,11 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
                   "epoch %u step %llu", (unsigned long long)skipped, first_skipped, ck->epoch,
                   (unsigned long long)ck->step);
         }
-        int sr = score(&s, ck, stop);
+        if (s.have_scored && ck->epoch == s.scored_epoch && ck->step == s.scored_step) {
+            LOG_I("epoch %u step %llu: already scored from its file", ck->epoch, (unsigned long long)ck->step);
+            continue;
+        }
+        int sr = score_message(&s, ck, stop);
         if (sr < 0) goto done;
         if (sr == 0) s.stats.evaluated++;
         if (sr == 1) s.stats.refused++;
@@ -178,9 +253,10 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     rc = 0;
 done:
     if (c->stats) *c->stats = s.stats;
-    LOG_I("stopping: %llu checkpoint(s) received, %llu scored, %llu skipped, %llu refused",
+    LOG_I("stopping: %llu checkpoint(s) received, %llu scored (%llu from files), %llu skipped, %llu refused",
           (unsigned long long)s.stats.received, (unsigned long long)s.stats.evaluated,
-          (unsigned long long)s.stats.skipped, (unsigned long long)s.stats.refused);
+          (unsigned long long)s.stats.from_files, (unsigned long long)s.stats.skipped,
+          (unsigned long long)s.stats.refused);
     sock_close(&sub);
     zmq_msg_close(&frames[0]);
     zmq_msg_close(&frames[1]);

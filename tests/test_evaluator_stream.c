@@ -20,6 +20,7 @@
 #include "common/timeutil.h"
 #include "evaluator/evaluator.h"
 #include "evaluator/history.h"
+#include "evaluator/util.h"
 #include "proto/sock.h"
 #include "tests/test.h"
 #include "tests/test_evaluator_fixture.h"
@@ -404,6 +405,33 @@ TEST(refuses_what_does_not_fit_and_goes_on) {
     ev_free(&t);
 }
 
+TEST(scores_a_lost_checkpoint_from_its_file) {
+    char ep[64], link[512], target[256];
+    new_endpoint(ep, sizeof ep);
+    void *pub = publisher(ep, NULL, 0);
+    REQUIRE(pub != NULL);
+    evthread_t t;
+    ev_init(&t, ep, "files");
+    /* The trainer's run folder: the checkpoint of epoch 3 step 30, and latest.safetensors naming it. */
+    REQUIRE(make_dirs(t.run_dir) == 0);
+    snprintf(link, sizeof link, "%s/latest.safetensors", t.run_dir);
+    snprintf(target, sizeof target, "../%s", strrchr(fx.ckpt, '/') + 1);
+    REQUIRE(symlink(target, link) == 0);
+    REQUIRE(ev_start(&t) == 0);
+    REQUIRE(wait_subscribed(pub) == 0);
+    REQUIRE(wait_handled(&t, 1) == 0);   /* nothing arrives: after 2 s idle it scores the file */
+    REQUIRE(publish(pub, 3) == 0);       /* the same checkpoint, late: not scored twice */
+    REQUIRE(publish(pub, 4) == 0);
+    REQUIRE(wait_handled(&t, 2) == 0);
+    sleep_ms(2500);                      /* idle again: latest.safetensors is older than epoch 4 */
+    EXPECT(ev_stop(&t) == 0);
+    EXPECT(t.stats.from_files == 1 && t.stats.evaluated == 2 && t.stats.received == 2);
+    const uint32_t want[2] = {3, 4};
+    EXPECT(same_epochs(t.run_dir, want, 2));
+    zmq_close(pub);
+    ev_free(&t);
+}
+
 /* ---- the evaluator as a process over tcp ----------------------------------------------------- */
 
 static pid_t spawn_evaluator(const char *endpoint, const char *run_dir, const char *log) {
@@ -498,6 +526,7 @@ int main(int argc, char **argv) {
     RUN(restarted_evaluator_appends_and_publisher_goes_on);
     RUN(falling_behind_scores_the_newest);
     RUN(refuses_what_does_not_fit_and_goes_on);
+    RUN(scores_a_lost_checkpoint_from_its_file);
     RUN(killed_process_does_not_disturb_the_publisher);
     fx_free(&fx);
     pbuf_free(&g_scratch);
