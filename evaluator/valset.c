@@ -29,6 +29,8 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
     int64_t ignored = 0;
     TRY(ds_index(dir, split, 2, &ds, &ignored));
     img_t im = {0};
+    uint8_t *bytes = NULL;   /* the file being decoded: one buffer, grown as needed */
+    size_t bytes_cap = 0, bytes_len = 0;
     int rc = -1;
     CHECK_GOTO(ds.n_classes == 2, done, "%s/%s has %d classes; the evaluator scores a binary classifier",
                dir, split, ds.n_classes);
@@ -52,7 +54,8 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
     for (int64_t i = 0; i < n_take; i++) {
         /* Evenly spread over the list sorted by (class, name): i * n_files / n_take. */
         const ds_file_t *f = &ds.files[(i * ds.n_files) / n_take];
-        if (img_decode_file(f->path, &opts, &im) != 0) {
+        if (ds_read_file(f->path, &bytes, &bytes_cap, &bytes_len) != 0 ||
+            img_decode(bytes, bytes_len, &opts, &im) != 0) {
             LOG_W("%s: left out of the %s set: %s", f->rel, split, err_msg());
             v->n_bad++;
             continue;
@@ -70,6 +73,7 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
           v->n_bad ? ", some left out (see above)" : "");
     rc = 0;
 done:
+    free(bytes);
     img_free(&im);
     ds_free(&ds);
     if (rc != 0) {
