@@ -13,7 +13,8 @@
 #include "common/log.h"
 #include "proto/sock.h"
 
-#define PUB_HWM 4   /* checkpoints are large (13.8 MB for model1): a slow subscriber drops, never stalls */
+#define PUB_HWM 4           /* checkpoints are large (13.8 MB for model1): a slow subscriber drops, never stalls */
+#define PUB_LINGER_MS 3000  /* at exit, time given to the last messages to reach subscribers */
 
 struct publisher {
     const nn_model_t *m;
@@ -77,6 +78,11 @@ fail:
 void publisher_destroy(publisher_t **pp) {
     publisher_t *p = *pp;
     if (!p) return;
+    if (p->pub) {   /* let the last checkpoint reach connected subscribers (sockets are made with linger 0) */
+        int linger = PUB_LINGER_MS;
+        if (zmq_setsockopt(p->pub, ZMQ_LINGER, &linger, sizeof linger) != 0)
+            LOG_W("zmq_setsockopt(ZMQ_LINGER): %s", zmq_strerror(zmq_errno()));
+    }
     sock_close(&p->pub);
     free(p->params);
     free(p->rms);

@@ -286,7 +286,9 @@ static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
     for (;;) {
         const msg_batch_t *batch = NULL;
         const msg_control_t *ctrl = NULL;
-        int ev = tstream_next(t->ts, stop, &batch, &ctrl);
+        /* checked here too: the stream returns TS_STOPPED only while it waits, and a fast loader
+         * keeps it from ever waiting */
+        int ev = *stop ? TS_STOPPED : tstream_next(t->ts, stop, &batch, &ctrl);
         switch (ev) {
         case TS_BATCH:
             TRY(train_step(t, batch));
