@@ -51,7 +51,7 @@ done:
 int evaluator_feature_maps(const evaluator_config_t *c, const char *ckpt_path, const char *image,
                            const char *out_dir) {
     scorer_t s = {0};
-    img_t im = {0};
+    image_reader_t reader = {0};
     uint8_t *input = NULL;
     float *map = NULL, *chan = NULL;
     int rc = -1;
@@ -75,10 +75,7 @@ int evaluator_feature_maps(const evaluator_config_t *c, const char *ckpt_path, c
     chan = malloc(map_floats * sizeof *chan);
     CHECK_GOTO(input && map && chan, done, "out of memory");
 
-    img_decode_opts_t opts;
-    img_decode_opts_default(&opts, m->in_w, m->in_h);
-    TRY_GOTO(img_decode_file(image, &opts, &im), done);
-    img_warp(&im, m->in_h, m->in_w, NULL, FILL_NEAREST, 0.0, input);
+    TRY_GOTO(image_reader_read(&reader, image, m->in_h, m->in_w, input), done);
     char path[1024];
     snprintf(path, sizeof path, "%s/00_input.png", out_dir);
     TRY_GOTO(img_save_png(path, input, m->in_w, m->in_h), done);
@@ -98,7 +95,7 @@ done:
     free(input);
     free(map);
     free(chan);
-    img_free(&im);
+    image_reader_free(&reader);
     scorer_free(&s);
     return rc;
 }

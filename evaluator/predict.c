@@ -7,7 +7,6 @@
 #include "common/log.h"
 #include "evaluator/eval.h"
 #include "evaluator/util.h"
-#include "image/image.h"
 
 int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *const *images,
                       int n_images, int *n_ok) {
@@ -15,7 +14,7 @@ int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *
     char names[2][128];
     TRY(eval_class_names(c, names));
     scorer_t s = {0};
-    img_t im = {0};
+    image_reader_t reader = {0};
     uint8_t *input = NULL;
     int rc = -1;
     TRY_GOTO(eval_load_checkpoint_file(c, ckpt_path, 1, &s, NULL, NULL, NULL, NULL), done);
@@ -23,14 +22,11 @@ int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *
     CHECK_GOTO(m->in_c == 3, done, "model %s takes %d channels; images are RGB", m->name, m->in_c);
     input = malloc((size_t)m->in_h * (size_t)m->in_w * 3);
     CHECK_GOTO(input != NULL, done, "out of memory");
-    img_decode_opts_t opts;
-    img_decode_opts_default(&opts, m->in_w, m->in_h);
     for (int i = 0; i < n_images; i++) {
-        if (img_decode_file(images[i], &opts, &im) != 0) {
+        if (image_reader_read(&reader, images[i], m->in_h, m->in_w, input) != 0) {
             LOG_E("%s: cannot be read as an image: %s", images[i], err_msg());
             continue;
         }
-        img_warp(&im, m->in_h, m->in_w, NULL, FILL_NEAREST, 0.0, input);
         TRY_GOTO(scorer_logits(&s, input, 1, NULL), done);
         double p1 = 1.0 / (1.0 + exp(-(double)s.logits[0]));   /* P(class 1) */
         int k = p1 > 0.5;
@@ -41,7 +37,7 @@ int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *
     rc = 0;
 done:
     free(input);
-    img_free(&im);
+    image_reader_free(&reader);
     scorer_free(&s);
     return rc;
 }

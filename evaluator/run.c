@@ -1,7 +1,5 @@
 /* run.c: evaluator_run: follow the trainer's checkpoint stream and score every checkpoint, or only the
  * newest of those queued when scoring falls behind; history.csv and curves.png after each one. */
-#include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -8,7 +8,25 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "image/dataset.h"
-#include "image/image.h"
+
+int image_reader_read(image_reader_t *r, const char *path, int h, int w, uint8_t *out) {
+    size_t len = 0;
+    TRY(ds_read_file(path, &r->file, &r->file_cap, &len));
+    img_decode_opts_t opts;
+    img_decode_opts_default(&opts, w, h);
+    if (img_decode(r->file, len, &opts, &r->im) != 0) {
+        err_prepend("%s", path);
+        return -1;
+    }
+    img_warp(&r->im, h, w, NULL, FILL_NEAREST, 0.0, out);
+    return 0;
+}
+
+void image_reader_free(image_reader_t *r) {
+    free(r->file);
+    img_free(&r->im);
+    memset(r, 0, sizeof *r);
+}
 
 void valset_free(valset_t *v) {
     free(v->images);
@@ -28,9 +46,7 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
     ds_split_t ds = {0};
     int64_t ignored = 0;
     TRY(ds_index(dir, split, 2, &ds, &ignored));
-    img_t im = {0};
-    uint8_t *bytes = NULL;   /* the file being decoded: one buffer, grown as needed */
-    size_t bytes_cap = 0, bytes_len = 0;
+    image_reader_t reader = {0};
     int rc = -1;
     CHECK_GOTO(ds.n_classes == 2, done, "%s/%s has %d classes; the evaluator scores a binary classifier",
                dir, split, ds.n_classes);
@@ -48,19 +64,15 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
     v->max_images = max_images;
     v->n_files = ds.n_files;
 
-    img_decode_opts_t opts;
-    img_decode_opts_default(&opts, w, h);
     double t0 = now_s();
     for (int64_t i = 0; i < n_take; i++) {
         /* Evenly spread over the list sorted by (class, name): i * n_files / n_take. */
         const ds_file_t *f = &ds.files[(i * ds.n_files) / n_take];
-        if (ds_read_file(f->path, &bytes, &bytes_cap, &bytes_len) != 0 ||
-            img_decode(bytes, bytes_len, &opts, &im) != 0) {
+        if (image_reader_read(&reader, f->path, h, w, v->images + (size_t)v->n * image_bytes) != 0) {
             LOG_W("%s: left out of the %s set: %s", f->rel, split, err_msg());
             v->n_bad++;
             continue;
         }
-        img_warp(&im, h, w, NULL, FILL_NEAREST, 0.0, v->images + (size_t)v->n * image_bytes);
         v->labels[v->n++] = (uint8_t)f->label;
     }
     CHECK_GOTO(v->n > 0, done, "none of the %lld images of %s/%s could be decoded", (long long)n_take,
@@ -73,8 +85,7 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
           v->n_bad ? ", some left out (see above)" : "");
     rc = 0;
 done:
-    free(bytes);
-    img_free(&im);
+    image_reader_free(&reader);
     ds_free(&ds);
     if (rc != 0) {
         free(v->images);

@@ -3,7 +3,10 @@
 #ifndef PAWPIPE_EVAL_VALSET_H
 #define PAWPIPE_EVAL_VALSET_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "image/image.h"
 
 typedef struct {
     char dir[512], split[32];
@@ -27,5 +30,19 @@ int valset_load(valset_t *v, const char *dir, const char *split, int h, int w, i
 int valset_is(const valset_t *v, const char *dir, const char *split, int h, int w, int64_t max_images);
 
 void valset_free(valset_t *v);
+
+/* Buffers for reading images one after another (the file's bytes, the decoded image), grown as
+ * needed and reused. Zero-initialise; free with image_reader_free. */
+typedef struct {
+    uint8_t *file;
+    size_t file_cap;
+    img_t im;
+} image_reader_t;
+
+/* How every image the evaluator looks at is prepared: read path, decode it for an h x w target
+ * (shrink-on-load) and resize it without augmentation into out (h x w x 3). 0 / -1 + err_msg()
+ * naming the file. */
+int image_reader_read(image_reader_t *r, const char *path, int h, int w, uint8_t *out);
+void image_reader_free(image_reader_t *r);
 
 #endif
