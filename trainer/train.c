@@ -53,6 +53,7 @@ typedef struct {
     uint64_t steps_trained;
     double last_loss, last_acc, last_ms;
     const char *last_ckpt;
+    double last_ckpt_ms;       /* time to copy out, write and publish it            */
     int epochs_ended;          /* epochs that ended in this run                     */
 } trainer_t;
 
@@ -196,7 +197,9 @@ static int checkpoint(trainer_t *t, const char *file_name, uint32_t epochs_done,
         info.metric_values[i] = values[i];
     }
     info.n_metrics = 4;
+    double t0 = now_s();
     TRY(publisher_checkpoint(t->pub, t->be, t->ctx, file_name, &info, &t->last_ckpt));
+    t->last_ckpt_ms = (now_s() - t0) * 1000.0;
     return 0;
 }
 
@@ -235,7 +238,7 @@ static int train_step(trainer_t *t, const msg_batch_t *b) {
         snprintf(name, sizeof name, "ckpt-step-%06" PRIu64 ".safetensors", t->next_step);
         double ms = (now_s() - t->acc.t_start) * 1000.0 / (double)t->acc.steps;
         TRY(checkpoint(t, name, b->epoch, ms));
-        LOG_D("checkpoint %s (step %" PRIu64 ")", t->last_ckpt, t->next_step);
+        LOG_D("checkpoint %s (step %" PRIu64 ", %.0f ms)", t->last_ckpt, t->next_step, t->last_ckpt_ms);
     }
     return 0;
 }
@@ -256,7 +259,8 @@ static int end_epoch(trainer_t *t, const msg_control_t *ctrl) {
     char name[64];
     snprintf(name, sizeof name, "ckpt-epoch-%03u.safetensors", t->epochs_done);
     TRY(checkpoint(t, name, t->epochs_done, ms));
-    LOG_I("epoch %u/%d: checkpoint %s (step %" PRIu64 ")", t->epochs_done, t->epochs, t->last_ckpt, t->next_step);
+    LOG_I("epoch %u/%d: checkpoint %s (step %" PRIu64 ", written and published in %.0f ms)", t->epochs_done,
+          t->epochs, t->last_ckpt, t->next_step, t->last_ckpt_ms);
     t->last_loss = acc_loss(&t->acc);
     t->last_acc = acc_accuracy(&t->acc);
     t->last_ms = ms;
