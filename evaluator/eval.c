@@ -22,7 +22,7 @@ void evaluator_config_default(evaluator_config_t *c) {
     c->rcvhwm = 2;
 }
 
-int64_t eval_max_images(const evaluator_config_t *c, const nn_model_t *m) {
+static int64_t max_images_of(const evaluator_config_t *c, const nn_model_t *m) {
     int64_t steps = c->validation_steps >= 0 ? c->validation_steps : m->train.validation_steps;
     int64_t batch = m->train.batch_size > 0 ? m->train.batch_size : 1;
     return steps > 0 ? steps * batch : 0;
@@ -32,7 +32,7 @@ int eval_prepare_data(const evaluator_config_t *c, const scorer_t *s, valset_t *
     CHECK(c->data_dir != NULL, "no data set: give --data DIR");
     const nn_model_t *m = &s->model;
     CHECK(m->in_c == 3, "model %s takes %d channels; images are RGB", m->name, m->in_c);
-    int64_t max_images = eval_max_images(c, m);
+    int64_t max_images = max_images_of(c, m);
     if (valset_is(v, c->data_dir, c->split, m->in_h, m->in_w, max_images)) return 0;
     TRY(valset_load(v, c->data_dir, c->split, m->in_h, m->in_w, max_images));
     return 0;

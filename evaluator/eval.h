@@ -10,11 +10,9 @@
 #include "evaluator/scorer.h"
 #include "evaluator/valset.h"
 
-/* How many images of the split to score: validation_steps (c's, or the spec's when c's is -1) x the
- * spec's batch_size, as Keras' fit(validation_steps=...) draws; 0 = all. */
-int64_t eval_max_images(const evaluator_config_t *c, const nn_model_t *m);
-
-/* Make v hold c's split at the model's input size (loads only when something changed). 0 / -1. */
+/* Make v hold c's split at the model's input size (loads only when something changed): at most
+ * validation_steps (c's, or the spec's when c's is -1) x the spec's batch_size images, as Keras'
+ * fit(validation_steps=...) draws; 0 steps = all. 0 / -1 + err_msg(). */
 int eval_prepare_data(const evaluator_config_t *c, const scorer_t *s, valset_t *v);
 
 /* "epoch 3 step 300: loss ... val_auc ... tn fp fn tp (n images, t s)" on out, flushed. */

@@ -172,6 +172,10 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
         err_prepend("checkpoints socket %s", c->checkpoints);
         goto done;
     }
+    /* Frames over the decoder's limit are refused by ZeroMQ before it allocates them. */
+    int64_t max_size = (int64_t)lim.max_message;
+    CHECK_GOTO(zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) == 0, done,
+               "ZMQ_MAXMSGSIZE: %s", zmq_strerror(zmq_errno()));
     CHECK_GOTO(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0) == 0, done, "ZMQ_SUBSCRIBE: %s",
                zmq_strerror(zmq_errno()));
     LOG_I("waiting for checkpoints on %s (scoring on %s/%s with backend %s)", c->checkpoints,
