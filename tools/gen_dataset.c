@@ -2,9 +2,10 @@
  * (OUT/{train,validation,test}/{cats,dogs}/{cat,dog}.N.jpg), deterministic from a seed.
  *
  * Every picture: a textured, noisy background of random size and aspect, a few random distractor
- * shapes, and one "animal": a head (ellipse with eyes and a nose) whose class is given by its ears:
- * cats have two pointed triangular ears on top, dogs two rounded ears hanging at the sides. Colours,
- * positions, scales and rotations are random for both classes, so only the shape tells them apart. */
+ * shapes, and one "animal": a head (ellipse with eyes and a nose) whose class is given by shape:
+ * cats have two pointed triangular ears on top and whiskers, dogs two long rounded ears hanging at
+ * the sides and a lighter muzzle. Colours, positions, scales and rotations are drawn the same way
+ * for both classes, so only the shapes tell them apart. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -161,23 +162,34 @@ static void distractor(canvas_t *cv, rng_t *r) {
     }
 }
 
-/* The class-defining animal: label 0 (cat) pointed ears on top, 1 (dog) rounded ears at the sides. */
+/* A straight stroke of the given width from a to b. */
+static void stroke(canvas_t *cv, pt_t a, pt_t b, float width, const uint8_t c[3]) {
+    float dx = b.x - a.x, dy = b.y - a.y, len = sqrtf(dx * dx + dy * dy) + 1e-6f;
+    float nx = -dy / len * width / 2, ny = dx / len * width / 2;
+    pt_t q[4] = {{a.x + nx, a.y + ny}, {b.x + nx, b.y + ny}, {b.x - nx, b.y - ny}, {a.x - nx, a.y - ny}};
+    fill_poly(cv, q, 4, c);
+}
+
+/* The class-defining animal: a head with eyes and a nose, and
+ *   label 0 (cat): two tall pointed ears on top, whiskers;
+ *   label 1 (dog): two long rounded ears hanging at the sides, a lighter muzzle. */
 static void animal(canvas_t *cv, rng_t *r, int label) {
-    float m = fminf(cv->w, cv->h), rx = uni(r, 0.14, 0.24) * m, ry = rx * uni(r, 0.85, 1.15);
-    float reach = 1.9f * fmaxf(rx, ry);
+    float m = fminf(cv->w, cv->h), rx = uni(r, 0.17, 0.27) * m, ry = rx * uni(r, 0.85, 1.15);
+    float reach = 2.0f * fmaxf(rx, ry);
     float cx = cv->w < 2 * reach ? cv->w / 2.0f : uni(r, reach, cv->w - reach);
     float cy = cv->h < 2 * reach ? cv->h / 2.0f : uni(r, reach, cv->h - reach);
     float phi = uni(r, -0.6, 0.6), ux = sinf(phi), uy = -cosf(phi), qx = cosf(phi), qy = sinf(phi);
     /* (a, b): a to the animal's right, b upwards, in pixels from the head's centre. */
 #define AT(a, b) ((pt_t){cx + (a) * qx + (b) * ux, cy + (a) * qy + (b) * uy})
-    uint8_t head[3], ear[3], inner[3], dark[3];
+    uint8_t head[3], ear[3], inner[3], dark[3], light[3];
     random_colour(r, head);
-    shade(head, uni(r, 0.55, 1.0), ear);
+    shade(head, uni(r, 0.35, 0.8), ear);
     random_colour(r, inner);
     shade(head, uni(r, 0.0, 0.3), dark);
+    for (int k = 0; k < 3; k++) light[k] = (uint8_t)((head[k] + 255) / 2);
     if (label == 0) {
         for (int s = -1; s <= 1; s += 2) {
-            float al = uni(r, 0.45, 0.85), de = uni(r, 0.22, 0.35), k = uni(r, 0.55, 0.95), tip = al + uni(r, -0.1, 0.2);
+            float al = uni(r, 0.4, 0.75), de = uni(r, 0.22, 0.32), k = uni(r, 0.7, 1.1), tip = al + uni(r, -0.1, 0.15);
             pt_t t[3] = {AT(s * rx * 0.9f * sinf(al - de), ry * 0.9f * cosf(al - de)),
                          AT(s * rx * 0.9f * sinf(al + de), ry * 0.9f * cosf(al + de)),
                          AT(s * rx * (1 + k) * sinf(tip), ry * (1 + k) * cosf(tip))};
@@ -192,17 +204,29 @@ static void animal(canvas_t *cv, rng_t *r, int label) {
     } else {
         fill_ellipse(cv, cx, cy, rx, ry, phi, head);
         for (int s = -1; s <= 1; s += 2) {
-            pt_t e = AT(s * rx * uni(r, 0.85, 1.05), ry * uni(r, -0.35, 0.1));
-            fill_ellipse(cv, e.x, e.y, rx * uni(r, 0.25, 0.38), ry * uni(r, 0.55, 0.8), phi + s * uni(r, 0.1, 0.6), ear);
+            pt_t e = AT(s * rx * uni(r, 0.9, 1.05), ry * uni(r, -0.45, -0.1));
+            fill_ellipse(cv, e.x, e.y, rx * uni(r, 0.25, 0.36), ry * uni(r, 0.65, 0.95), phi + s * uni(r, 0.05, 0.45), ear);
         }
+        pt_t mz = AT(0, -ry * uni(r, 0.35, 0.5));
+        fill_ellipse(cv, mz.x, mz.y, rx * uni(r, 0.38, 0.5), ry * uni(r, 0.25, 0.35), phi, light);
     }
     float eye = rx * uni(r, 0.08, 0.13), ex = rx * uni(r, 0.3, 0.42), ey = ry * uni(r, 0.05, 0.25);
     for (int s = -1; s <= 1; s += 2) {
         pt_t e = AT(s * ex, ey);
         fill_ellipse(cv, e.x, e.y, eye, eye * uni(r, 0.7, 1.1), phi, dark);
     }
-    pt_t n = AT(0, -ry * uni(r, 0.15, 0.35));
+    float nb = -ry * uni(r, 0.15, 0.3);
+    pt_t n = AT(0, nb);
     fill_ellipse(cv, n.x, n.y, rx * uni(r, 0.08, 0.14), rx * uni(r, 0.06, 0.1), phi, dark);
+    if (label == 0) {
+        uint8_t wc[3];
+        if (rng_u32(r) % 2) memcpy(wc, dark, 3);
+        else memcpy(wc, light, 3);
+        float len = rx * uni(r, 0.6, 0.9), w = fmaxf(1.0f, rx * 0.02f);
+        for (int s = -1; s <= 1; s += 2)
+            for (int i = -1; i <= 1; i++)
+                stroke(cv, AT(s * rx * 0.15f, nb - ry * 0.05f * i), AT(s * (rx * 0.15f + len), nb - ry * 0.2f * i), w, wc);
+    }
 #undef AT
 }
 
@@ -226,7 +250,7 @@ static int make_picture(canvas_t *cv, uint64_t seed, int label, int64_t index, c
     cv->w = MIN_SIDE + (int)(rng_u32(&r) % (MAX_SIDE - MIN_SIDE + 1));
     cv->h = MIN_SIDE + (int)(rng_u32(&r) % (MAX_SIDE - MIN_SIDE + 1));
     background(cv, &r);
-    for (int i = 0, n = 3 + (int)(rng_u32(&r) % 5); i < n; i++) distractor(cv, &r);
+    for (int i = 0, n = 2 + (int)(rng_u32(&r) % 4); i < n; i++) distractor(cv, &r);
     animal(cv, &r, label);
     if (rng_u32(&r) % 3 == 0) distractor(cv, &r);   /* sometimes something in front */
     sensor_noise(cv, &r);
