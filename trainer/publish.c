@@ -62,6 +62,9 @@ int publisher_new(void *zctx, const char *endpoint, const char *run_dir, const n
     CHECK_GOTO(p->n_views > 0 && p->n_views <= PROTO_MAX_TENSORS, fail,
                "model %s has %d parameter tensors, a checkpoint message carries 1..%d", m->name,
                p->n_views, PROTO_MAX_TENSORS);
+    for (int i = 0; i < p->n_views; i++)
+        CHECK_GOTO(strlen(p->views[i].name) < PROTO_NAME_MAX, fail, "tensor name '%s' is longer than %d bytes",
+                   p->views[i].name, PROTO_NAME_MAX - 1);
     p->params = malloc(m->n_params * sizeof(float));
     p->rms = malloc(m->n_params * sizeof(float));
     p->msg = calloc(1, sizeof *p->msg);
@@ -127,7 +130,7 @@ static int publish(publisher_t *p, const nn_ckpt_info_t *info) {
     for (int i = 0; i < p->n_views; i++) {
         const nn_param_view_t *v = &p->views[i];
         proto_tensor_t *t = &c->tensors[i];
-        snprintf(t->name, sizeof t->name, "%s", v->name);
+        memcpy(t->name, v->name, strlen(v->name) + 1);   /* lengths checked in publisher_new */
         t->dtype = DT_F32;
         t->ndim = (uint32_t)v->ndim;
         for (int d = 0; d < v->ndim; d++) t->shape[d] = (uint64_t)v->shape[d];
