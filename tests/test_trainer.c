@@ -154,7 +154,7 @@ static int run_resume(const char *ckpt, int stop_at_once) {
 }
 
 TEST(resume_refuses_bad_checkpoints) {
-    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-test-trainer-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-test-trainer-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir);
     REQUIRE(mkdtemp(g_dir) != NULL);
     REQUIRE(make_model("tiny.ini", 16, "good.safetensors") == 0);
     REQUIRE(make_model("other.ini", 12, "other.safetensors") == 0);

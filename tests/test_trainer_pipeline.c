@@ -401,7 +401,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "img_init: %s\n", err_msg());
         return 1;
     }
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
     snprintf(g_dir, sizeof g_dir, "%s/pawpipe-test-trainer-pipeline-XXXXXX", tmp);
     if (!mkdtemp(g_dir)) {
         perror("mkdtemp");
