@@ -128,13 +128,16 @@ static int setup(trainer_t *t) {
     CHECK(t->epochs > 0, "the run has no epochs (--epochs or [train] epochs)");
     int spe = c->steps_per_epoch >= 0 ? c->steps_per_epoch : t->m.train.steps_per_epoch;
     t->steps_known = spe > 0 ? spe : 0;
-    if (c->run_dir)
-        snprintf(t->run_dir, sizeof t->run_dir, "%s", c->run_dir);
-    else
-        snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", t->m.name);
+    int n = c->run_dir ? snprintf(t->run_dir, sizeof t->run_dir, "%s", c->run_dir)
+                       : snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", t->m.name);
+    CHECK(n > 0 && n < (int)sizeof t->run_dir, "--run-dir: the name is longer than %zu bytes",
+          sizeof t->run_dir - 1);
 
     t->be = nn_backend_find(c->backend);
-    CHECK(t->be != NULL, "--backend %s", c->backend);
+    if (!t->be) {   /* err_msg() lists the backends there are */
+        err_prepend("--backend");
+        return -1;
+    }
     TRY(t->be->create(&t->m, t->m.train.batch_size, &t->ctx));
     t->labels = calloc((size_t)t->m.train.batch_size, sizeof(float));
     CHECK(t->labels != NULL, "out of memory");
