@@ -10,6 +10,7 @@ add_test(NAME image_decode COMMAND test_decode ${PAWPIPE_TEST_DATA}/image_decode
 
 add_executable(test_dataset test_dataset.c)
 target_link_libraries(test_dataset image testlib)
+add_dependencies(test_dataset gen_dataset)   # the test runs it
 add_test(NAME image_dataset COMMAND test_dataset $<TARGET_FILE:gen_dataset> ${PAWPIPE_TEST_DATA}/image_dataset)
 
 set_tests_properties(image_augment image_decode image_dataset PROPERTIES LABELS "image;unit" SKIP_RETURN_CODE 77)
