@@ -56,6 +56,17 @@ static void *save(VipsImage *im, int png, size_t *len) {
     return rc == 0 ? buf : NULL;
 }
 
+/* Save (see save()), then decode the bytes with the test's options. 0, or -1. */
+static int decode_saved(VipsImage *vim, int png, img_t *out) {
+    size_t n;
+    void *b = save(vim, png, &n);
+    if (!b) return -1;
+    int rc = img_decode(b, n, &opts, out);
+    g_free(b);
+    if (rc != 0) fprintf(stderr, "  decoding: %s\n", err_msg());
+    return rc;
+}
+
 static double mean_abs_diff_to_card(const img_t *im) {
     double s = 0;
     for (int y = 0; y < im->height; y++)
@@ -87,12 +98,7 @@ TEST(jpeg_shrinks_on_load_to_at_least_twice_the_target) {
     };
     img_t im = {0};
     for (int i = 0; i < 4; i++) {
-        size_t n;
-        void *b = save(card_image(sizes[i][0], sizes[i][1]), 0, &n);
-        REQUIRE(b != NULL);
-        int rc = img_decode(b, n, &opts, &im);
-        g_free(b);
-        REQUIRE(rc == 0);
+        REQUIRE(decode_saved(card_image(sizes[i][0], sizes[i][1]), 0, &im) == 0);
         EXPECT(im.width == sizes[i][2] && im.height == sizes[i][3]);
         EXPECT(mean_abs_diff_to_card(&im) < 3.0);
     }
@@ -100,20 +106,13 @@ TEST(jpeg_shrinks_on_load_to_at_least_twice_the_target) {
 }
 
 TEST(png_block_shrink_and_buffer_reuse) {
-    size_t n;
-    void *b = save(card_image(1000, 1000), 1, &n);
-    REQUIRE(b != NULL);
     img_t im = {0};
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);
-    g_free(b);
+    REQUIRE(decode_saved(card_image(1000, 1000), 1, &im) == 0);
     EXPECT(im.width == 333 && im.height == 333);   /* 1000 / 3: both sides stay >= 300 */
     EXPECT(mean_abs_diff_to_card(&im) < 2.0);
     uint8_t *first = im.pixels;
     size_t cap = im.cap;
-    b = save(card_image(1, 1), 1, &n);
-    REQUIRE(b != NULL);
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);   /* a 1x1 image decodes to 1x1 */
-    g_free(b);
+    REQUIRE(decode_saved(card_image(1, 1), 1, &im) == 0);   /* a 1x1 image decodes to 1x1 */
     EXPECT(im.width == 1 && im.height == 1);
     EXPECT(im.pixels == first && im.cap == cap);   /* the buffer is reused, never shrunk */
     img_free(&im);
@@ -165,12 +164,8 @@ TEST(grey_jpeg_becomes_rgb) {
     REQUIRE(vips_extract_band(rgb, &grey, 0, NULL) == 0);   /* the red ramp as a grey picture */
     g_object_unref(rgb);
     grey->Type = VIPS_INTERPRETATION_B_W;
-    size_t n;
-    void *b = save(grey, 0, &n);
-    REQUIRE(b != NULL);
     img_t im = {0};
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);
-    g_free(b);
+    REQUIRE(decode_saved(grey, 0, &im) == 0);
     EXPECT(im.width == 320 && im.height == 320);
     int bad = 0;
     for (int i = 0; i < im.width * im.height; i++) {
@@ -190,12 +185,8 @@ TEST(cmyk_jpeg_becomes_srgb) {
     REQUIRE(vips_colourspace(big, &cmyk, VIPS_INTERPRETATION_CMYK, NULL) == 0);
     g_object_unref(big);
     EXPECT(cmyk->Bands == 4);
-    size_t n;
-    void *b = save(cmyk, 0, &n);
-    REQUIRE(b != NULL);
     img_t im = {0};
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);
-    g_free(b);
+    REQUIRE(decode_saved(cmyk, 0, &im) == 0);
     EXPECT(im.width == 64 && im.height == 64);
     const uint8_t *p = im.pixels + (32 * 64 + 32) * 3;   /* through a CMYK profile and back */
     EXPECT(abs(p[0] - 200) < 30 && abs(p[1] - 60) < 30 && abs(p[2] - 40) < 30);
@@ -212,12 +203,8 @@ TEST(rgba_png_flattened_on_white) {
     VipsImage *im4 = vips_image_new_from_memory_copy(px, sizeof px, 3, 4, 4, VIPS_FORMAT_UCHAR);
     REQUIRE(im4 != NULL);
     im4->Type = VIPS_INTERPRETATION_sRGB;
-    size_t n;
-    void *b = save(im4, 1, &n);
-    REQUIRE(b != NULL);
     img_t im = {0};
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);
-    g_free(b);
+    REQUIRE(decode_saved(im4, 1, &im) == 0);
     REQUIRE(im.width == 3 && im.height == 4);
     const uint8_t *p = im.pixels;
     EXPECT(p[0] == 255 && p[1] == 255 && p[2] == 255);            /* transparent -> white */
@@ -232,12 +219,8 @@ TEST(sixteen_bit_png) {
     VipsImage *im16 = vips_image_new_from_memory_copy(px, sizeof px, 2, 2, 3, VIPS_FORMAT_USHORT);
     REQUIRE(im16 != NULL);
     im16->Type = VIPS_INTERPRETATION_RGB16;
-    size_t n;
-    void *b = save(im16, 1, &n);
-    REQUIRE(b != NULL);
     img_t im = {0};
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);
-    g_free(b);
+    REQUIRE(decode_saved(im16, 1, &im) == 0);
     REQUIRE(im.width == 2 && im.height == 2);
     static const uint8_t want[12] = {128, 128, 128, 255, 0, 0, 0, 255, 0, 64, 64, 192};
     for (int i = 0; i < 12; i++) EXPECT(abs(im.pixels[i] - want[i]) <= 1);
@@ -246,10 +229,7 @@ TEST(sixteen_bit_png) {
     VipsImage *g16 = vips_image_new_from_memory_copy(g, sizeof g, 2, 2, 1, VIPS_FORMAT_USHORT);
     REQUIRE(g16 != NULL);
     g16->Type = VIPS_INTERPRETATION_GREY16;
-    b = save(g16, 1, &n);
-    REQUIRE(b != NULL);
-    REQUIRE(img_decode(b, n, &opts, &im) == 0);
-    g_free(b);
+    REQUIRE(decode_saved(g16, 1, &im) == 0);
     EXPECT(im.pixels[3 * 3] == 255 && im.pixels[3 * 3 + 1] == 255 && im.pixels[2 * 3 + 2] == 128);
     img_free(&im);
 }
