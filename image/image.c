@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "image/dataset.h"
 
-/* Record libvips' error buffer (its last line carries the reason) after `what`, clear it, return -1. */
+/* Record libvips' error buffer (its lines joined by ";") after `what`, clear it, return -1. */
 static int vips_fail(const char *what) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", vips_error_buffer());
