@@ -187,16 +187,15 @@ done:
 }
 
 int img_decode_file(const char *path, const img_decode_opts_t *o, img_t *out) {
-    /* One read buffer per thread, grown as needed and kept: no allocation per file. */
-    static _Thread_local uint8_t *buf;
-    static _Thread_local size_t cap;
-    size_t len = 0;
-    if (ds_read_file(path, &buf, &cap, &len) != 0) return -1;
-    if (img_decode(buf, len, o, out) != 0) {
-        err_prepend("%s", path);
-        return -1;
-    }
-    return 0;
+    /* A buffer for this call only (no per-thread state to leak when a thread ends). Files here are
+     * tens of KB, served from malloc's free lists; hot loops read with ds_read_file into a buffer
+     * of their own and call img_decode. */
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    int rc = ds_read_file(path, &buf, &cap, &len);
+    if (rc == 0 && (rc = img_decode(buf, len, o, out)) != 0) err_prepend("%s", path);
+    free(buf);
+    return rc;
 }
 
 int img_save_png(const char *path, const uint8_t *rgb, int width, int height) {

@@ -36,8 +36,9 @@ int img_init(const char *argv0);
  * enlarged), grey/CMYK/16-bit/alpha converted (alpha flattened on white), EXIF orientation ignored
  * as Keras does. The header is checked before any pixel is decoded. Runs in the calling thread.
  * Returns 0, or -1 with err_msg() giving the reason ("not an image", "Premature end of input
- * file", "48000x48000 is over the 100000000-pixel limit"...). img_decode_file reuses a per-thread
- * read buffer. */
+ * file", "48000x48000 is over the 100000000-pixel limit"...). img_decode_file reads the file into
+ * a buffer of its own, freed before it returns (loops over many files: ds_read_file into a reused
+ * buffer, then img_decode). */
 int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t *out);
 int img_decode_file(const char *path, const img_decode_opts_t *o, img_t *out);
 void img_free(img_t *im);   /* frees pixels; the struct itself is the caller's */
