@@ -129,6 +129,10 @@ int cpu_dropout_build(cpu_ctx_t *c, int i);
 int cpu_dropout_forward(cpu_ctx_t *c, int i, int n, int training, uint64_t seed);
 int cpu_dropout_backward(cpu_ctx_t *c, int i, int n, uint64_t seed);
 
+/* elementwise.c: vectorised loops (the reference's formulas in float32) */
+void cpu_rmsprop_f32(float *p, const float *g, float *rms, size_t n, float lr, float rho, float eps);
+void cpu_relu_mask(const float *y, float *dy, size_t n);
+
 /* params.c: the internal parameter buffers and their exchange with the model layout */
 int cpu_params_build(cpu_ctx_t *c);
 int cpu_params_import(cpu_ctx_t *c, const float *src, float *dst_int);

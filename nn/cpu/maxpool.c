@@ -7,7 +7,6 @@
  * one, on a tensor p*p times smaller. */
 #include "common/check.h"
 #include "nn/cpu/cpu.h"
-#include "nn/ref/kernels.h"
 
 static int build(cpu_ctx_t *c, int i, dnnl_primitive_desc_t pd[2]) {
     cpu_layer_t *l = &c->layers[i];
@@ -59,7 +58,7 @@ int cpu_maxpool_forward(cpu_ctx_t *c, int i) { return cpu_run(c, &c->layers[i].f
 int cpu_maxpool_backward(cpu_ctx_t *c, int i) {
     cpu_layer_t *l = &c->layers[i];
     if (i == 0) return 0;
-    if (c->layers[i - 1].act_in_next) ref_relu_backward(l->y.ptr, l->dy.ptr, c->last_n * l->img_stride);
+    if (c->layers[i - 1].act_in_next) cpu_relu_mask(l->y.ptr, l->dy.ptr, c->last_n * l->img_stride);
     TRY(cpu_run(c, &l->bwd_data));
     return 0;
 }

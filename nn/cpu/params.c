@@ -7,7 +7,6 @@
 
 #include "common/check.h"
 #include "nn/cpu/cpu.h"
-#include "nn/ref/kernels.h"
 
 static int has_params(const cpu_layer_t *l) { return l->spec->type == NN_CONV2D || l->spec->type == NN_DENSE; }
 
@@ -79,5 +78,5 @@ int cpu_params_export(cpu_ctx_t *c, const float *src_int, float *dst) {
 
 /* One RMSprop pass over the whole internal buffer, gaps included (their gradients are 0). */
 void cpu_rmsprop(cpu_ctx_t *c, double lr) {
-    ref_rmsprop(c->P, c->G, c->R, c->n_int, lr, c->m.optim.rho, c->m.optim.epsilon);
+    cpu_rmsprop_f32(c->P, c->G, c->R, c->n_int, (float)lr, (float)c->m.optim.rho, (float)c->m.optim.epsilon);
 }

@@ -193,6 +193,6 @@ int cpu_out_view(cpu_ctx_t *c, int i) {
 /* dy *= act'(y) for ReLU and sigmoid (both need only the output y). Element-wise, so it holds in
  * any layout as long as dy and y share it. */
 void cpu_act_backward(nn_act_t act, const float *y, float *dy, size_t count) {
-    if (act == NN_ACT_RELU) ref_relu_backward(y, dy, count);
+    if (act == NN_ACT_RELU) cpu_relu_mask(y, dy, count);
     else if (act == NN_ACT_SIGMOID) ref_sigmoid_backward(y, dy, count);
 }

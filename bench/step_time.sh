@@ -1,0 +1,37 @@
+#!/bin/sh
+# step_time.sh: training-step time of a model (default models/model1.ini, batch 20) on our oneDNN
+# backend and on the PyTorch peer (bench/step_time.py), run back to back in alternating rounds, and
+# the ratio of the two medians. Usage:
+#   bench/step_time.sh [BUILD_DIR] [ROUNDS] [STEPS] [BATCH]
+# BUILD_DIR holds bin/bench_step (default: build); both sides use the same number of threads,
+# OMP_NUM_THREADS if set, else the number of cores. Needs python3 with torch.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+rounds=${2:-3}
+steps=${3:-20}
+batch=${4:-20}
+model=${MODEL:-$root/models/model1.ini}
+threads=${OMP_NUM_THREADS:-$(nproc)}
+export OMP_NUM_THREADS=$threads
+bench="$build/bin/bench_step"
+[ -x "$bench" ] || { echo "step_time.sh: $bench not found (cmake --build $build --target bench_step)" >&2; exit 2; }
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+field() { sed -n "s/^$1 ms\/step: //p"; }
+
+echo "model $model, batch $batch, $steps steps per run, $rounds rounds, $threads threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+ours="" peer=""
+r=1
+while [ "$r" -le "$rounds" ]; do
+    o=$("$bench" --steps "$steps" --batch "$batch" "$model" | field median)
+    p=$(python3 "$root/bench/step_time.py" --steps "$steps" --batch "$batch" --threads "$threads" | field median)
+    echo "round $r: ours $o ms/step, pytorch $p ms/step"
+    ours="$ours $o" peer="$peer $p"
+    r=$((r + 1))
+done
+mo=$(echo "$ours" | tr ' ' '\n' | grep . | median)
+mp=$(echo "$peer" | tr ' ' '\n' | grep . | median)
+echo "ours    median ms/step: $mo"
+echo "pytorch median ms/step: $mp"
+echo "ratio ours/pytorch: $(awk -v a="$mo" -v b="$mp" 'BEGIN {printf "%.3f", a / b}') (load after: $(cut -d' ' -f1-3 /proc/loadavg))"
