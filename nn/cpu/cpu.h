@@ -54,10 +54,9 @@ typedef struct {
                                    from the previous output's (.mem NULL otherwise)             */
     cpu_op_t x_in, dx_out;      /* previous y -> x; dx -> previous dy                           */
     cpu_op_t fwd, bwd_data, bwd_weights;
-    cpu_tensor_t ws;            /* max-pool workspace                                           */
     cpu_tensor_t y4, dy4;       /* flatten: y and dy seen as plain NHWC 4D                     */
     int act_in_next;            /* the next layer (a max-pool) applies this layer's ReLU mask
-                                   to its own, smaller gradient; see maxpool.c                 */
+                                   in its backward; see maxpool.c                              */
     /* parameters: kernel and bias views of the internal buffers (handles set at build time)    */
     dnnl_memory_desc_t w_md, b_md, w_user_md;
     size_t w_ioff, b_ioff;      /* offsets (floats) in the internal buffers                    */
