@@ -49,7 +49,8 @@ void worker_destroy(worker_t **w);
  * only for a larger job) and stays valid until the next call. A member whose file cannot be used is
  * replaced by the next usable member of the job (cyclically; its id and label, the failing member's
  * seed), counted in out->skipped, and warned about once per worker with its name and the reason.
- * When no member is usable the batch is empty (n = 0, skipped = n_members). 0 / -1 + err_msg(). */
+ * When no member is usable, the batch is n_members blank images with skipped = n_members (the
+ * trainer's stream drops such a batch). 0 / -1 + err_msg(). */
 int worker_do_job(worker_t *w, const msg_job_t *job, msg_batch_t *out);
 
 typedef struct {

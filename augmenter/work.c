@@ -204,12 +204,19 @@ int worker_do_job(worker_t *w, const msg_job_t *job, msg_batch_t *out) {
         used++;
     }
     if (used < n) {
-        LOG_W("job %" PRIu64 ": none of its %u members is usable: sending an empty batch", job->seq, n);
-        used = 0;
+        /* no member of the job is usable: the protocol has no empty batch, so the batch is n blank
+         * images with every member counted as skipped, which the trainer's stream credits and drops */
+        LOG_W("job %" PRIu64 ": none of its %u members is usable: sending it as skipped entirely", job->seq, n);
+        memset(w->images, 0, need);
+        for (uint32_t i = 0; i < n; i++) {
+            out->labels[i] = job->members[i].label;
+            out->ids[i] = job->members[i].id;
+        }
+        used = n;
         out->skipped = n;
     }
     out->n = used;
-    out->images = used ? w->images : NULL;
+    out->images = w->images;
     out->images_len = (size_t)used * one;
     w->skipped += out->skipped;
     out->work_ms = (now_s() - t0) * 1000.0;

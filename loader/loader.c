@@ -35,7 +35,8 @@ typedef struct {
     zmq_msg_t frame;
     msg_t *in, *tx;            /* decode and encode scratch (large), allocated once            */
     pbuf_t scratch;            /* markers are encoded on each send                         */
-    int done;                  /* END_RUN credited                                          */
+    int end_credited;          /* END_RUN credited                                          */
+    int done;                  /* ... and every item before it: the run is complete          */
     int shutdown;              /* SHUTDOWN received                                         */
     int frame_ok;
     double t_epoch;            /* when the current epoch's first job was made              */
@@ -193,8 +194,7 @@ static void on_acked(loader_t *L, item_t *it) {
         L->t_epoch = now_s();
         L->epoch_resent = 0;
     } else if (it->pos.kind == ITEM_END_RUN) {
-        LOG_I("END_RUN credited: the run is complete");
-        L->done = 1;
+        L->end_credited = 1;   /* done once everything before it is credited too */
     }
 }
 
@@ -326,8 +326,13 @@ static int loop(loader_t *L, const volatile sig_atomic_t *stop) {
             return -1;
         }
         TRY(drain_credits(L));
-        if (L->done || L->shutdown) break;
+        if (L->shutdown) break;
         flight_pop_acked(&L->fl);
+        if (L->end_credited && L->fl.count == 0) {
+            LOG_I("END_RUN and every batch before it credited: the run is complete");
+            L->done = 1;
+            break;
+        }
         TRY(fill(L));
         TRY(send_due(L));
         publish_in_flight(L);

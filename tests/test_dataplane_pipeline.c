@@ -85,11 +85,13 @@ static void *aug_main(void *p) {
     return NULL;
 }
 
+static const char *g_data = g_dir, *g_model = g_spec;   /* what start_loader uses */
+
 static void start_loader(loader_th_t *l, const eps_t *e, int window, int resend_ms) {
     memset(l, 0, sizeof *l);
     loader_config_default(&l->c);
-    l->c.data_dir = g_dir;
-    l->c.model_path = g_spec;
+    l->c.data_dir = g_data;
+    l->c.model_path = g_model;
     l->c.window = window;
     l->c.resend_ms = resend_ms;
     l->c.jobs_bind = e->jobs;
@@ -434,6 +436,62 @@ TEST(a_new_start_restarts_the_stream_where_the_trainer_asks) {
     free(text);
 }
 
+/* Batches of one image from a folder where half the files are unusable: those batches have no
+ * usable member; the stream drops them (credited, counted as skipped) and the run still completes. */
+TEST(a_batch_without_a_usable_file_is_dropped_not_stuck) {
+    char dir[4096], spec[4200], path[4300];
+    REQUIRE(dpf_tmpdir(dir, sizeof dir, "dataplane-allbad") == 0);
+    REQUIRE(dpf_write_split(dir, "train", 2, 2, 40, 30) == 0);
+    snprintf(path, sizeof path, "%s/train/cats/img_0000.jpg", dir);
+    FILE *f = fopen(path, "w");   /* empty */
+    REQUIRE(f != NULL);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/train/cats/img_0001.jpg", dir);
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("not a JPEG", f);
+    fclose(f);
+    snprintf(spec, sizeof spec, "%s/spec.ini", dir);
+    REQUIRE(dpf_write_spec(spec, 16, 16, 1, 0, 2, 3, 0) == 0);
+    g_data = dir, g_model = spec;
+    eps_t e;
+    make_eps(&e, 0);
+    loader_th_t l;
+    aug_th_t a;
+    start_loader(&l, &e, 3, 300);
+    start_aug(&a, &e, 0);
+    tstream_config_t sc = {.zctx = g_zctx, .batches_bind = e.batches, .credits = e.credits, .epochs = 2,
+                           .steps_per_epoch = -1, .window = 3, .height = 16, .width = 16, .channels = 3,
+                           .max_batch = 1};
+    tstream_t *ts = NULL;
+    REQUIRE(tstream_open(&sc, &ts) == 0);
+    int batches = 0, epochs = 0, ev;
+    unsigned skipped[2] = {0, 0};
+    for (;;) {
+        const msg_batch_t *b;
+        const msg_control_t *k;
+        ev = tstream_next(ts, &g_consumer_stop, &b, &k);
+        if (ev == TS_BATCH) {
+            batches++;
+            EXPECT(b->ids[0] >= 2 && b->skipped == 0);   /* only the dogs */
+        } else if (ev == TS_END_EPOCH) {
+            if (epochs < 2) skipped[epochs] = k->skipped;
+            epochs++;
+        } else {
+            break;
+        }
+    }
+    EXPECT(ev == TS_END_RUN);
+    tstream_close(&ts);
+    pthread_join(l.th, NULL);
+    stop_aug(&a);
+    g_data = g_dir, g_model = g_spec;
+    EXPECT(batches == 4 && epochs == 2);
+    EXPECT(skipped[0] == 2 && skipped[1] == 2);
+    EXPECT(l.rc == 0);
+    dpf_rm_rf(dir);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     log_init("test", NULL);
@@ -453,6 +511,7 @@ int main(int argc, char **argv) {
     RUN(jobs_lost_with_a_vanished_augmenter_are_resent);
     RUN(a_consumer_that_stops_reading_stops_the_pipeline);
     RUN(a_new_start_restarts_the_stream_where_the_trainer_asks);
+    RUN(a_batch_without_a_usable_file_is_dropped_not_stuck);
     zmq_ctx_term(g_zctx);
     free(g_ref);
     dpf_rm_rf(g_dir);

@@ -224,7 +224,7 @@ TEST(worker_output_does_not_depend_on_the_cache) {
     free_job(t);
 }
 
-TEST(worker_sends_an_empty_batch_when_nothing_is_usable) {
+TEST(worker_marks_the_whole_batch_skipped_when_nothing_is_usable) {
     test_job_t *t = calloc(1, sizeof *t);
     t->job.height = t->job.width = 16;
     add_member(t, "a.jpg", NULL, 0, 0);
@@ -233,9 +233,10 @@ TEST(worker_sends_an_empty_batch_when_nothing_is_usable) {
     REQUIRE(worker_new(1 << 20, NULL, 1000000, &w) == 0);
     msg_batch_t b;
     REQUIRE(worker_do_job(w, &t->job, &b) == 0);
-    EXPECT(b.n == 0);
-    EXPECT(b.skipped == 2);
-    EXPECT(b.images_len == 0);
+    EXPECT(b.n == 2);
+    EXPECT(b.skipped == 2);   /* all of them: the trainer's stream drops it */
+    EXPECT(b.images_len == 2u * 16 * 16 * 3);
+    EXPECT(b.ids[0] == 0 && b.ids[1] == 1);
     worker_destroy(&w);
     free_job(t);
 }
@@ -355,7 +356,7 @@ int main(int argc, char **argv) {
     RUN(flight_holds_at_most_window_jobs);
     RUN(worker_replaces_bad_members_and_says_so_once);
     RUN(worker_output_does_not_depend_on_the_cache);
-    RUN(worker_sends_an_empty_batch_when_nothing_is_usable);
+    RUN(worker_marks_the_whole_batch_skipped_when_nothing_is_usable);
     RUN(shared_cache_is_shared_between_processes_and_removed_by_the_last);
     RUN(shared_cache_refuses_over_its_limit);
     RUN(shared_cache_replaces_a_segment_its_creator_never_finished);

@@ -224,7 +224,7 @@ static int accept_batch(tstream_t *s, double t0) {
     const tstream_config_t *c = &s->c;
     char why[160];
     if (b->height != c->height || b->width != c->width || b->channels != c->channels || b->n > c->max_batch ||
-        (b->n == 0 && b->skipped == 0)) {
+        b->n == 0) {
         snprintf(why, sizeof why, "%u images of %ux%ux%u, expected at most %u of %ux%ux%u", b->n, b->height, b->width,
                  b->channels, c->max_batch, c->height, c->width, c->channels);
         reject(s, "batch %" PRIu64 " rejected: %s", b->seq, why);
@@ -346,8 +346,8 @@ static int take_next(tstream_t *s, const msg_batch_t **batch, const msg_control_
     s->at_seq = nb;
     s->handed = idx;
     s->epoch_skipped += slot->b.skipped;
-    if (slot->b.n == 0) {   /* no usable member at all: credited and counted, nothing to train on */
-        LOG_W("batch %" PRIu64 " is empty (all %u files unusable): skipped", nb, slot->b.skipped);
+    if (slot->b.skipped >= slot->b.n) {   /* no usable member at all: credited and counted, not trained on */
+        LOG_W("batch %" PRIu64 ": none of its %u files is usable: skipped", nb, slot->b.n);
         return -2;
     }
     *batch = &slot->b;
