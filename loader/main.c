@@ -24,7 +24,8 @@ int main(int argc, char **argv) {
         {"window", CLI_INT, &c.window, "PAWPIPE_WINDOW", "W",
          "batch jobs in flight at most (credit window); the trainer's --window must be at least this"},
         {"resend-ms", CLI_INT, &c.resend_ms, "PAWPIPE_RESEND_MS", "T",
-         "send a job again when no credit came T ms after it was sent (then 2T, 4T, 8T)"},
+         "send a job again when no credit came T ms after it was sent (then 2T, 4T, 8T) and it is the oldest "
+         "in flight or a later one was credited"},
         {"jobs-bind", CLI_STR, &c.jobs_bind, "PAWPIPE_JOBS_BIND", "ENDPOINT",
          "bind the PUSH socket the augmenters take jobs from"},
         {"credits-bind", CLI_STR, &c.credits_bind, "PAWPIPE_CREDITS_BIND", "ENDPOINT",

@@ -4,25 +4,16 @@
 add_library(dataplane_fixtures STATIC dataplane_fixtures.c)
 target_link_libraries(dataplane_fixtures PUBLIC common PkgConfig::VIPS m)
 
-# The trainer's batch stream and dry run: from trainer_lib, or built here while it does not exist.
-if(TARGET trainer_lib)
-  set(DATAPLANE_TRAINER trainer_lib)
-else()
-  add_library(dataplane_trainer STATIC ${CMAKE_SOURCE_DIR}/trainer/stream.c ${CMAKE_SOURCE_DIR}/trainer/dryrun.c)
-  target_link_libraries(dataplane_trainer PUBLIC proto nn common OpenSSL::Crypto)
-  set(DATAPLANE_TRAINER dataplane_trainer)
-endif()
-
 add_executable(test_dataplane_unit test_dataplane_unit.c)
 target_link_libraries(test_dataplane_unit loader_lib augmenter_lib dataplane_fixtures testlib)
 add_test(NAME dataplane_unit COMMAND test_dataplane_unit)
 set_tests_properties(dataplane_unit PROPERTIES LABELS "unit;pipeline" SKIP_RETURN_CODE 77 TIMEOUT 60)
 
 add_executable(dataplane_dryrun test_dataplane_dryrun.c)
-target_link_libraries(dataplane_dryrun ${DATAPLANE_TRAINER})
+target_link_libraries(dataplane_dryrun trainer_lib)
 
 add_executable(test_dataplane_pipeline test_dataplane_pipeline.c)
-target_link_libraries(test_dataplane_pipeline loader_lib augmenter_lib ${DATAPLANE_TRAINER} dataplane_fixtures testlib
+target_link_libraries(test_dataplane_pipeline loader_lib augmenter_lib trainer_lib dataplane_fixtures testlib
                       Threads::Threads)
 add_test(NAME dataplane_pipeline COMMAND test_dataplane_pipeline)
 set_tests_properties(dataplane_pipeline PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 120)
@@ -30,16 +21,11 @@ set_tests_properties(dataplane_pipeline PROPERTIES LABELS "pipeline" SKIP_RETURN
 add_executable(dataplane_mkdata test_dataplane_mkdata.c)
 target_link_libraries(dataplane_mkdata dataplane_fixtures image)
 
-# Real processes over TCP: the consumer is `trainer --dry-run` (this test driver where there is no
-# trainer executable; the flow scenario's pausing consumer is always the driver).
-if(TARGET trainer)
-  set(DATAPLANE_DRYRUN $<TARGET_FILE:trainer> --dry-run)
-else()
-  set(DATAPLANE_DRYRUN $<TARGET_FILE:dataplane_dryrun>)
-endif()
+# Real processes over TCP: the consumer is `trainer --dry-run` (the flow scenario's consumer that
+# stops reading is the test driver dataplane_dryrun --pause-after).
 foreach(scenario determinism badinput flow)
   add_test(NAME dataplane_procs_${scenario}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/dataplane_procs.sh ${CMAKE_BINARY_DIR}/bin ${scenario}
-                   ${DATAPLANE_DRYRUN})
+                   $<TARGET_FILE:trainer> --dry-run)
   set_tests_properties(dataplane_procs_${scenario} PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 90)
 endforeach()

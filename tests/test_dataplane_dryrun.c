@@ -13,7 +13,6 @@
 #include "common/proc.h"
 #include "common/timeutil.h"
 #include "nn/model.h"
-#include "proto/sock.h"
 #include "trainer/stream.h"
 #include "trainer/trainer.h"
 
@@ -57,12 +56,8 @@ static int pausing_consumer(const trainer_config_t *c, int after, int pause_ms) 
 }
 
 int main(int argc, char **argv) {
-    trainer_config_t c;   /* set here: trainer_config_default lives with the training loop */
-    memset(&c, 0, sizeof c);
-    c.steps_per_epoch = -1;
-    c.window = 8;
-    c.batches_bind = EP_BATCHES_BIND;
-    c.credits = EP_CREDITS;
+    trainer_config_t c;
+    trainer_config_default(&c);
     int pause_after = 0, pause_ms = 0;
     const cli_opt_t opts[] = {
         {"model", CLI_STR, &c.model_path, NULL, "MODEL.ini", "model spec (required)"},
