@@ -5,12 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Thread-local error buffer, libvips style: a failing call sets a message, each caller up the stack
  * may prepend context, and whoever handles the error reads it once with err_msg(). */
 void err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void err_prepend(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_msg(void);
 void err_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 /* ASSERT: a broken invariant (a bug). Prints the statement and aborts. Never compiled out. */
 #define ASSERT(cond)                                                                       \
