@@ -60,8 +60,9 @@ def main():
         step()
         times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
-    print(f"pytorch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
-          f"{args.steps} steps after {args.warmup} warm-up")
+    n_params = sum(p.numel() for p in net.parameters())
+    print(f"pytorch {torch.__version__} ({n_params} parameters), threads {torch.get_num_threads()}, "
+          f"batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
     print(f"min ms/step: {min(times):.2f}")
     print(f"mean ms/step: {statistics.mean(times):.2f}")
     print(f"images/s: {args.batch * 1e3 / med:.1f}")

@@ -1,7 +1,8 @@
 #!/bin/sh
 # step_time.sh: training-step time of a model (default models/model1.ini, batch 20) on our oneDNN
 # backend and on the PyTorch peer (bench/step_time.py), run back to back in alternating rounds, and
-# the ratio of the two medians. Usage:
+# the ratio of the two medians (and the median of the per-round ratios, which pairs runs made a
+# few seconds apart and so suffers less from other load on the machine). Usage:
 #   bench/step_time.sh [BUILD_DIR] [ROUNDS] [STEPS] [BATCH]
 # BUILD_DIR holds bin/bench_step (default: build); both sides use the same number of threads,
 # OMP_NUM_THREADS if set, else the number of cores. Needs python3 with torch.
@@ -21,17 +22,22 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 field() { sed -n "s/^$1 ms\/step: //p"; }
 
 echo "model $model, batch $batch, $steps steps per run, $rounds rounds, $threads threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-ours="" peer=""
+ours="" peer="" ratios=""
 r=1
 while [ "$r" -le "$rounds" ]; do
-    o=$("$bench" --steps "$steps" --batch "$batch" "$model" | field median)
-    p=$(python3 "$root/bench/step_time.py" --steps "$steps" --batch "$batch" --threads "$threads" | field median)
-    echo "round $r: ours $o ms/step, pytorch $p ms/step"
-    ours="$ours $o" peer="$peer $p"
+    out_o=$("$bench" --steps "$steps" --batch "$batch" "$model")
+    out_p=$(python3 "$root/bench/step_time.py" --steps "$steps" --batch "$batch" --threads "$threads")
+    [ "$r" -gt 1 ] || { echo "$out_o" | head -1; echo "$out_p" | head -1; }
+    o=$(echo "$out_o" | field median)
+    p=$(echo "$out_p" | field median)
+    q=$(awk -v a="$o" -v b="$p" 'BEGIN {printf "%.3f", a / b}')
+    echo "round $r: ours $o ms/step, pytorch $p ms/step, ratio $q"
+    ours="$ours $o" peer="$peer $p" ratios="$ratios $q"
     r=$((r + 1))
 done
 mo=$(echo "$ours" | tr ' ' '\n' | grep . | median)
 mp=$(echo "$peer" | tr ' ' '\n' | grep . | median)
 echo "ours    median ms/step: $mo"
 echo "pytorch median ms/step: $mp"
-echo "ratio ours/pytorch: $(awk -v a="$mo" -v b="$mp" 'BEGIN {printf "%.3f", a / b}') (load after: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "ratio ours/pytorch: $(awk -v a="$mo" -v b="$mp" 'BEGIN {printf "%.3f", a / b}') (of the medians); median of the round ratios: $(echo "$ratios" | tr ' ' '\n' | grep . | median)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

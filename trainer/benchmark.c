@@ -61,9 +61,9 @@ int trainer_benchmark(const nn_model_t *m, const char *backend, int steps, int b
     qsort(ms, steps, sizeof(double), cmp_double);
     double median = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
     const char *threads = getenv("OMP_NUM_THREADS");
-    printf("benchmark: model %s, backend %s, batch %d, %d steps after %d warm-up, OMP_NUM_THREADS=%s, "
-           "create %.0f ms\n",
-           m->name, be->name, batch, steps, WARMUP_STEPS, threads ? threads : "(unset)", t_create * 1e3);
+    printf("benchmark: model %s (%zu parameters), backend %s, batch %d, %d steps after %d warm-up, "
+           "OMP_NUM_THREADS=%s, create %.0f ms\n",
+           m->name, m->n_params, be->name, batch, steps, WARMUP_STEPS, threads ? threads : "(unset)", t_create * 1e3);
     printf("min ms/step: %.2f\n", ms[0]);
     printf("mean ms/step: %.2f\n", sum / steps);
     printf("images/s: %.1f\n", batch * 1e3 / median);
