@@ -1,6 +1,5 @@
 /* main.c: the augmenter process: parses flags and runs the augmenter stage, or writes one of the two
  * augmentation previews (a grid of training images, or one image augmented several times). */
-#include <malloc.h>
 #include <stdio.h>
 
 #include "augmenter/augmenter.h"
@@ -83,11 +82,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: --cache-mb must be at least 0 and --max-pixels at least 1\n");
         return 2;
     }
-    /* Frames of ~0.5-1.5 MB are allocated and freed by ZeroMQ for every job and batch: keep such
-     * blocks in the heap and the heap untrimmed, so they are reused instead of being mapped and
-     * page-faulted afresh each time (page faults are expensive on the machines we run on). */
-    if (mallopt(M_MMAP_THRESHOLD, 64 << 20) != 1 || mallopt(M_TRIM_THRESHOLD, 256 << 20) != 1)
-        LOG_W("mallopt failed: large frames will be mapped afresh");
+    if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     if (proc_setup() != 0) {
         LOG_E("%s", err_msg());
         return 1;

@@ -1,6 +1,7 @@
-/* proc.c: stop flag on SIGINT/SIGTERM, and parent-death signal for supervised runs. */
+/* proc.c: stop flag on SIGINT/SIGTERM, parent-death signal for supervised runs, malloc settings. */
 #include "common/proc.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -30,5 +31,11 @@ int proc_setup(void) {
         CHECK(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0);
         if (getppid() != parent) proc_stop = 1;   /* the parent died before prctl took effect */
     }
+    return 0;
+}
+
+int proc_keep_heap(void) {
+    CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1, "mallopt(M_MMAP_THRESHOLD) failed");
+    CHECK(mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1, "mallopt(M_TRIM_THRESHOLD) failed");
     return 0;
 }

@@ -1,5 +1,5 @@
-/* proc.h: process-level helpers for the stages' main(): signals that request a clean stop, and
- * dying with the parent so a supervisor killed outright leaves no orphans. */
+/* proc.h: process-level helpers for the stages' main(): signals that request a clean stop, dying with
+ * the parent so a supervisor killed outright leaves no orphans, and keeping large blocks in the heap. */
 #ifndef PAWPIPE_PROC_H
 #define PAWPIPE_PROC_H
 
@@ -11,5 +11,11 @@ extern volatile sig_atomic_t proc_stop;
 /* Install the handlers, and when PAWPIPE_DIE_WITH_PARENT=1 ask the kernel for SIGTERM when the
  * parent dies (Linux PR_SET_PDEATHSIG). 0 / -1 + err_msg(). */
 int proc_setup(void);
+
+/* ZeroMQ allocates and frees a block for every frame received (jobs and batches of ~0.5-1.5 MB,
+ * checkpoints of megabytes): keep blocks under 64 MiB in the heap and the heap untrimmed, so they
+ * are reused instead of being mapped and page-faulted afresh each time (page faults are expensive
+ * on the machines we run on). For main() only. 0 / -1 + err_msg(). */
+int proc_keep_heap(void);
 
 #endif

@@ -101,6 +101,8 @@ int main(int argc, char **argv) {
         return rc == 0 ? 0 : 1;
     }
 
+    /* Checkpoints arrive as frames of megabytes: keep their blocks in the heap. */
+    if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     /* SIGINT/SIGTERM: stop cleanly (between batches of a scoring pass); a second signal exits at once. */
     if (proc_setup() != 0) {
         LOG_E("%s", err_msg());

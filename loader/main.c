@@ -1,5 +1,4 @@
 /* main.c: the loader process: parses flags into a loader_config_t and runs the loader stage. */
-#include <malloc.h>
 #include <stdio.h>
 
 #include "common/check.h"
@@ -55,11 +54,7 @@ int main(int argc, char **argv) {
                         "--steps-per-epoch at least -1\n");
         return 2;
     }
-    /* Frames of ~0.5-1.5 MB are allocated and freed by ZeroMQ for every job and batch: keep such
-     * blocks in the heap and the heap untrimmed, so they are reused instead of being mapped and
-     * page-faulted afresh each time (page faults are expensive on the machines we run on). */
-    if (mallopt(M_MMAP_THRESHOLD, 64 << 20) != 1 || mallopt(M_TRIM_THRESHOLD, 256 << 20) != 1)
-        LOG_W("mallopt failed: large frames will be mapped afresh");
+    if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     if (proc_setup() != 0) {
         LOG_E("%s", err_msg());
         return 1;

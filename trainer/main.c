@@ -101,6 +101,8 @@ int main(int argc, char **argv) {
         return rc == 0 ? 0 : 1;
     }
 
+    /* The batches arrive as ~1 MB frames, one a step: keep their blocks in the heap. */
+    if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     /* SIGINT/SIGTERM: stop cleanly after the current step; a second signal exits at once. */
     if (proc_setup() != 0) {
         LOG_E("%s", err_msg());
