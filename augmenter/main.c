@@ -44,12 +44,7 @@ int main(int argc, char **argv) {
                        "but the two endpoints travels in the jobs.", &first);
     if (rc == 1) return 0;
     if (rc < 0) return 2;
-    log_level_t level;
-    if (log_parse_level(log_level, &level) != 0) {
-        fprintf(stderr, "error: --log-level: '%s' is not debug, info, warn or error\n", log_level);
-        return 2;
-    }
-    log_init("augmenter", log_level);
+    if (log_setup("augmenter", log_level) != 0) return 2;
     if (img_init(argv[0]) != 0) {
         LOG_E("%s", err_msg());
         return 1;

@@ -29,6 +29,16 @@ void log_init(const char *process_name, const char *level_name) {
     if (level_name && log_parse_level(level_name, &g_level) != 0) g_level = LOG_INFO;
 }
 
+int log_setup(const char *process_name, const char *level_name) {
+    log_level_t level;
+    if (level_name && log_parse_level(level_name, &level) != 0) {
+        fprintf(stderr, "error: --log-level: '%s' is not debug, info, warn or error\n", level_name);
+        return -1;
+    }
+    log_init(process_name, level_name);
+    return 0;
+}
+
 void log_set_thread_name(const char *name) { snprintf(t_name, sizeof t_name, "%s", name); }
 
 void log_msg(log_level_t level, const char *fmt, ...) {

@@ -8,6 +8,10 @@ typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_le
  * (debug|info|warn|error) when level_name is NULL. Safe to call again (tests run stages as threads). */
 void log_init(const char *process_name, const char *level_name);
 int log_parse_level(const char *name, log_level_t *out);   /* 0, or -1 for an unknown name */
+
+/* For main(): log_init with the value of --log-level, refusing an unknown level: then prints
+ * "error: --log-level: ..." to stderr and returns -1 (main exits with status 2); 0 otherwise. */
+int log_setup(const char *process_name, const char *level_name);
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Per-thread name override, so stages run as threads in one test process keep their own tags. */

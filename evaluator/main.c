@@ -68,9 +68,7 @@ int main(int argc, char **argv) {
                        &first);
     if (rc == 1) return 0;
     if (rc < 0) return 2;
-    log_level_t level;
-    if (log_parse_level(log_level, &level) != 0) return usage_error("--log-level wants debug, info, warn or error");
-    log_init("evaluator", log_level);
+    if (log_setup("evaluator", log_level) != 0) return 2;
     if (strcmp(c.split, "validation") != 0 && strcmp(c.split, "test") != 0)
         return usage_error("--split wants validation or test");
     if (c.validation_steps < -1 || c.batch_size < 0 || c.rcvhwm < 1 || c.max_checkpoints < 0)

@@ -39,12 +39,7 @@ int main(int argc, char **argv) {
                        NULL);
     if (rc == 1) return 0;
     if (rc < 0) return 2;
-    log_level_t level;
-    if (log_parse_level(log_level, &level) != 0) {
-        fprintf(stderr, "error: --log-level: '%s' is not debug, info, warn or error\n", log_level);
-        return 2;
-    }
-    log_init("loader", log_level);
+    if (log_setup("loader", log_level) != 0) return 2;
     if (!c.data_dir || !c.model_path) {
         fprintf(stderr, "error: --data DIR and --model MODEL.ini are required (see --help)\n");
         return 2;

@@ -1,8 +1,10 @@
-/* test_common.c: common/ — Philox known answers, seed derivation, flag parsing, the error buffer. */
+/* test_common.c: common/ — Philox known answers, seed derivation, flag parsing, the error buffer,
+ * --log-level. */
 #include <stdlib.h>
 
 #include "common/check.h"
 #include "common/cli.h"
+#include "common/log.h"
 #include "common/rng.h"
 #include "test.h"
 
@@ -98,11 +100,21 @@ TEST(check_records_statement_and_context) {
     EXPECT(strstr(m, "failing_step(x)") != NULL);
 }
 
+/* log_setup: a known level (any case) is taken, an unknown one refused for main() to exit 2. */
+TEST(log_setup_refuses_unknown_levels) {
+    EXPECT(log_setup("test_common", "warn") == 0);
+    EXPECT(log_setup("test_common", "DEBUG") == 0);
+    EXPECT(log_setup("test_common", NULL) == 0);   /* PAWPIPE_LOG_LEVEL, else info */
+    EXPECT(log_setup("test_common", "loud") == -1);
+    EXPECT(log_setup("test_common", "") == -1);
+}
+
 int main(void) {
     RUN(philox_known_answers);
     RUN(streams_are_pure_functions);
     RUN(uniform_moments);
     RUN(cli_flags_env_and_errors);
     RUN(check_records_statement_and_context);
+    RUN(log_setup_refuses_unknown_levels);
     return TEST_SUMMARY();
 }

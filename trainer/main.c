@@ -62,12 +62,7 @@ int main(int argc, char **argv) {
                        "evaluators.", NULL);
     if (rc == 1) return 0;
     if (rc < 0) return 2;
-    log_level_t level;
-    if (log_parse_level(log_level, &level) != 0) {
-        fprintf(stderr, "error: --log-level: '%s' is not debug, info, warn or error\n", log_level);
-        return 2;
-    }
-    log_init("trainer", log_level);
+    if (log_setup("trainer", log_level) != 0) return 2;
     if (parse_progress(progress, &c.progress) != 0) {
         fprintf(stderr, "error: --progress: '%s' is not auto, bar or plain\n", progress);
         return 2;
