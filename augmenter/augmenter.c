@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "augmenter/augmenter.h"
-#include "augmenter/cpu.h"
 #include "augmenter/shcache.h"
 #include "augmenter/sender.h"
 #include "common/check.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "proto/sock.h"
 
@@ -83,7 +83,7 @@ static void report(aug_t *a, const char *what) {
     worker_stats(a->w, &ws);
     double b = a->n_batches ? (double)a->n_batches : 1.0, span = a->t_last - a->t_first;
     double cpu = a->n_batches ? cpu_process_ms() - a->cpu0 : 0.0;
-    double transport = a->n_batches ? a->call_cpu + cpu_zmq_threads_ms() - a->zmq_cpu0 : 0.0;
+    double transport = a->n_batches ? a->call_cpu + proc_threads_cpu_ms("ZMQbg") - a->zmq_cpu0 : 0.0;
     LOG_I("%s: %" PRIu64 " batches, %" PRIu64 " images (%.1f images/s), %" PRIu64 " markers; per batch: work %.2f ms, "
           "transport %.3f ms (job recv+decode %.3f, batch encode+send %.3f); CPU per batch: work %.2f ms, transport "
           "%.3f ms (%.2f%%: ZeroMQ + msgpack calls and ZeroMQ's I/O thread); decodes %" PRId64 ", unusable files %" PRId64
@@ -172,7 +172,7 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
         double t0 = now_s();
         if (!a->n_batches && !a->cpu0) {   /* CPU accounting starts with the first job */
             a->cpu0 = cpu_process_ms();
-            a->zmq_cpu0 = cpu_zmq_threads_ms();
+            a->zmq_cpu0 = proc_threads_cpu_ms("ZMQbg");
         }
         double c0 = cpu_thread_ms();
         int rc = sock_recv(a->jobs, &a->frame, &a->lim, a->in, 0);

@@ -1,7 +1,10 @@
-/* proc.c: stop flag on SIGINT/SIGTERM, parent-death signal for supervised runs, malloc settings. */
+/* proc.c: stop flag on SIGINT/SIGTERM, parent-death signal for supervised runs, malloc settings, and
+ * the CPU time of named threads read from /proc/self/task. */
 #include "common/proc.h"
 
+#include <dirent.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -38,4 +41,30 @@ int proc_keep_heap(void) {
     CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1, "mallopt(M_MMAP_THRESHOLD) failed");
     CHECK(mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1, "mallopt(M_TRIM_THRESHOLD) failed");
     return 0;
+}
+
+double proc_threads_cpu_ms(const char *comm_prefix) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0.0;
+    size_t n = strlen(comm_prefix);
+    double ms = 0.0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        int ok = fgets(comm, sizeof comm, f) != NULL;
+        fclose(f);
+        if (!ok || strncmp(comm, comm_prefix, n) != 0) continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+        unsigned long long ns = 0;
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fscanf(f, "%llu", &ns) == 1) ms += (double)ns * 1e-6;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return ms;
 }

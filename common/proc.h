@@ -1,5 +1,6 @@
-/* proc.h: process-level helpers for the stages' main(): signals that request a clean stop, dying with
- * the parent so a supervisor killed outright leaves no orphans, and keeping large blocks in the heap. */
+/* proc.h: process-level helpers: for the stages' main(), signals that request a clean stop, dying
+ * with the parent so a supervisor killed outright leaves no orphans, and keeping large blocks in the
+ * heap; for the stages' statistics, the CPU time of named threads. */
 #ifndef PAWPIPE_PROC_H
 #define PAWPIPE_PROC_H
 
@@ -17,5 +18,9 @@ int proc_setup(void);
  * are reused instead of being mapped and page-faulted afresh each time (page faults are expensive
  * on the machines we run on). For main() only. 0 / -1 + err_msg(). */
 int proc_keep_heap(void);
+
+/* CPU time in ms (/proc/self/task/<tid>/schedstat) of this process's threads whose name starts
+ * with comm_prefix, e.g. "ZMQbg" for ZeroMQ's I/O and reaper threads; 0 where unknown. */
+double proc_threads_cpu_ms(const char *comm_prefix);
 
 #endif

@@ -1,10 +1,14 @@
 /* test_common.c: common/ — Philox known answers, seed derivation, flag parsing, the error buffer,
- * --log-level. */
+ * --log-level, CPU time of named threads. */
+#define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "common/check.h"
 #include "common/cli.h"
 #include "common/log.h"
+#include "common/proc.h"
+#include "common/timeutil.h"
 #include "common/rng.h"
 #include "test.h"
 
@@ -109,6 +113,35 @@ TEST(log_setup_refuses_unknown_levels) {
     EXPECT(log_setup("test_common", "") == -1);
 }
 
+/* A thread named "pawspin" that burns about 60 ms of CPU, then waits (its count no longer moving)
+ * until told to end. */
+static volatile int g_spun, g_end;
+
+static void *spin_main(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "pawspin");
+    double t0 = cpu_thread_ms();
+    volatile unsigned long x = 0;
+    while (cpu_thread_ms() - t0 < 60.0) x++;
+    g_spun = 1;
+    while (!g_end) sleep_ms(1);
+    return NULL;
+}
+
+/* proc_threads_cpu_ms counts the named thread's CPU time and nothing for a name no thread has. */
+TEST(cpu_time_of_named_threads) {
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, spin_main, NULL) == 0);
+    while (!g_spun) sleep_ms(1);
+    double ms = proc_threads_cpu_ms("pawspin");
+    g_end = 1;
+    pthread_join(th, NULL);
+    fprintf(stderr, "  pawspin: %.1f ms of CPU\n", ms);
+    EXPECT(ms >= 55.0 && ms < 5000.0);
+    EXPECT(proc_threads_cpu_ms("no-such-thread") == 0.0);
+    EXPECT(cpu_process_ms() >= ms);
+}
+
 int main(void) {
     RUN(philox_known_answers);
     RUN(streams_are_pure_functions);
@@ -116,5 +149,6 @@ int main(void) {
     RUN(cli_flags_env_and_errors);
     RUN(check_records_statement_and_context);
     RUN(log_setup_refuses_unknown_levels);
+    RUN(cpu_time_of_named_threads);
     return TEST_SUMMARY();
 }

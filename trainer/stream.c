@@ -7,16 +7,15 @@
  * slots indexed seq % 2W never collide. */
 #include "trainer/stream.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "proto/sock.h"
 
@@ -65,37 +64,6 @@ struct tstream {
     int end_run_seen;          /* END_RUN received (and credited): the loader may be gone      */
     uint64_t n_dropped;
 };
-
-static double thread_cpu_ms(void) {
-    struct timespec ts;
-    return clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6 : 0.0;
-}
-
-/* CPU time of this process's ZeroMQ background threads ("ZMQbg/..."), from /proc/self/task. */
-static double zmq_threads_cpu_ms(void) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return 0.0;
-    double ms = 0.0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[300], comm[64] = "";
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        int ok = fgets(comm, sizeof comm, f) != NULL;
-        fclose(f);
-        if (!ok || strncmp(comm, "ZMQbg", 5) != 0) continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
-        unsigned long long ns = 0;
-        if ((f = fopen(path, "r")) != NULL) {
-            if (fscanf(f, "%llu", &ns) == 1) ms += (double)ns * 1e-6;
-            fclose(f);
-        }
-    }
-    closedir(d);
-    return ms;
-}
 
 /* Lowest batch seq not yet handed out. */
 static uint64_t next_batch_seq(const tstream_t *s) { return s->at == AT_BATCH ? s->at_seq + 1 : s->at_seq; }
@@ -160,7 +128,7 @@ int tstream_open(const tstream_config_t *c, tstream_t **out) {
     if (!s->batches) goto fail;
     s->credits = sock_connect(c->zctx, ZMQ_PUSH, c->credits, 0);
     if (!s->credits) goto fail;
-    s->zmq_cpu0 = zmq_threads_cpu_ms();
+    s->zmq_cpu0 = proc_threads_cpu_ms("ZMQbg");
     if (send_start(s) != 0) goto fail;
     LOG_I("batch stream: batches on %s, START at seq %" PRIu64 " sent to %s, window %d", c->batches_bind,
           c->start_seq, c->credits, c->window);
@@ -186,7 +154,7 @@ void tstream_close(tstream_t **ps) {
               " rejected, %" PRIu64 " stale; per batch: receive+decode %.3f ms, CPU %.3f ms in receive+decode and "
               "%.3f ms in ZeroMQ's I/O thread",
               s->st.received, s->st.taken, s->st.duplicates, s->st.rejected, s->st.stale, s->recv_ms / n,
-              s->recv_cpu / n, (zmq_threads_cpu_ms() - s->zmq_cpu0) / n);
+              s->recv_cpu / n, (proc_threads_cpu_ms("ZMQbg") - s->zmq_cpu0) / n);
     }
     if (s->credits) {
         int linger = CLOSE_LINGER_MS;
@@ -298,9 +266,9 @@ static int accept_marker(tstream_t *s) {
 /* Receive what is waiting, without blocking, while fewer than `limit` batches are held. */
 static int drain(tstream_t *s, int limit) {
     while (s->held < limit) {
-        double t0 = now_s(), c0 = thread_cpu_ms();
+        double t0 = now_s(), c0 = cpu_thread_ms();
         int rc = sock_recv(s->batches, &s->rx, &s->lim, s->in, 0);
-        s->recv_cpu += thread_cpu_ms() - c0;
+        s->recv_cpu += cpu_thread_ms() - c0;
         if (rc == 0) return 0;
         if (rc == -2) return -1;
         s->st.received++;
