@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common/check.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "evaluator/eval.h"
 #include "evaluator/featuremaps.h"
@@ -55,7 +56,7 @@ int evaluator_feature_maps(const evaluator_config_t *c, const char *ckpt_path, c
     uint8_t *input = NULL;
     float *map = NULL, *chan = NULL;
     int rc = -1;
-    TRY(make_dirs(out_dir));
+    TRY(mkdir_p(out_dir));
     TRY_GOTO(eval_load_checkpoint_file(c, ckpt_path, 1, &s, NULL, NULL, NULL, NULL), done);
     const nn_model_t *m = &s.model;
     CHECK_GOTO(m->in_c == 3, done, "model %s takes %d channels; images are RGB", m->name, m->in_c);

@@ -6,12 +6,12 @@
 #include <zmq.h>
 
 #include "common/check.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "evaluator/curves.h"
 #include "evaluator/eval.h"
 #include "evaluator/history.h"
-#include "evaluator/util.h"
 #include "image/dataset.h"
 #include "nn/backend.h"
 #include "proto/sock.h"
@@ -149,7 +149,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     session_t s = {.c = c};
     TRY(check_setup(c));
     if (c->run_dir) {
-        TRY(make_dirs(c->run_dir));
+        TRY(mkdir_p(c->run_dir));
         CHECK(snprintf(s.history, sizeof s.history, "%s/history.csv", c->run_dir) < (int)sizeof s.history &&
                   snprintf(s.curves, sizeof s.curves, "%s/curves.png", c->run_dir) < (int)sizeof s.curves &&
                   snprintf(s.latest, sizeof s.latest, "%s/latest.safetensors", c->run_dir) < (int)sizeof s.latest,

@@ -1,4 +1,4 @@
-/* util.h: small helpers of the evaluator's files: TRY with a cleanup label, mkdir -p. */
+/* util.h: small helpers of the evaluator's files: TRY with a cleanup label. */
 #ifndef PAWPIPE_EVAL_UTIL_H
 #define PAWPIPE_EVAL_UTIL_H
 
@@ -13,8 +13,5 @@
             goto label;                                                                    \
         }                                                                                  \
     } while (0)
-
-/* Create dir and its parents (mkdir -p). 0 / -1 + err_msg(). */
-int make_dirs(const char *dir);
 
 #endif

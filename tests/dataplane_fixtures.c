@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "dataplane_fixtures.h"
 
-#include <errno.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include "common/fsutil.h"
 #include "common/rng.h"
 
 const dpf_case_t dpf_cases[DPF_N_CASES] = {
@@ -32,18 +32,6 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 }
 
 void dpf_rm_rf(const char *dir) { nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
-
-static int mkdirs(const char *path) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 static int write_bytes(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
@@ -108,7 +96,7 @@ int dpf_write_split(const char *dir, const char *split, int n_classes, int n_per
     for (int k = 0; k < n_classes && k < 4; k++) {
         char d[4096];
         snprintf(d, sizeof d, "%s/%s/%s", dir, split, names[k]);
-        if (mkdirs(d) != 0) return -1;
+        if (mkdir_p(d) != 0) return -1;
         for (int i = 0; i < n_per_class; i++) {
             char p[4200];
             snprintf(p, sizeof p, "%s/img_%04d.jpg", d, i);
@@ -121,7 +109,7 @@ int dpf_write_split(const char *dir, const char *split, int n_classes, int n_per
 int dpf_write_bad_cases(const char *dir, int big_w, int big_h) {
     char p[4200];
     static const char text[] = "this is not an image, only text with a .jpg name\n";
-    if (mkdirs(dir) != 0) return -1;
+    if (mkdir_p(dir) != 0) return -1;
 #define PATH(name) (snprintf(p, sizeof p, "%s/%s", dir, name), p)
     if (write_bytes(PATH("bad_empty.jpg"), "", 0) != 0) return -1;
     if (write_image(PATH("bad_truncated.jpg"), 120, 90, 3, 0, "jpg", 11, 400) != 0) return -1;

@@ -1,15 +1,20 @@
 /* test_common.c: common/ — Philox known answers, seed derivation, flag parsing, the error buffer,
- * --log-level, CPU time of named threads. */
+ * --log-level, CPU time of named threads, mkdir -p. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/check.h"
 #include "common/cli.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/proc.h"
-#include "common/timeutil.h"
 #include "common/rng.h"
+#include "common/timeutil.h"
 #include "test.h"
 
 TEST(philox_known_answers) {
@@ -142,6 +147,37 @@ TEST(cpu_time_of_named_threads) {
     EXPECT(cpu_process_ms() >= ms);
 }
 
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mkdir_p makes every missing level, takes an existing folder, refuses a file in the way. */
+TEST(mkdir_p_makes_parents) {
+    const char *base = getenv("TMPDIR");
+    char root[256], deep[400], file[400], under_file[500];
+    snprintf(root, sizeof root, "%s/pawpipe-common-XXXXXX", base && *base && strlen(base) < 200 ? base : P_tmpdir);
+    REQUIRE(mkdtemp(root) != NULL);
+    snprintf(deep, sizeof deep, "%s/a/b/c/", root);
+    EXPECT(mkdir_p(deep) == 0 && is_dir(deep));
+    EXPECT(mkdir_p(deep) == 0);                       /* already there */
+    snprintf(file, sizeof file, "%s/a/f", root);
+    FILE *f = fopen(file, "w");
+    REQUIRE(f != NULL);
+    fclose(f);
+    EXPECT(mkdir_p(file) == -1 && strstr(err_msg(), "not a directory"));
+    snprintf(under_file, sizeof under_file, "%s/g", file);
+    EXPECT(mkdir_p(under_file) == -1 && strstr(err_msg(), "cannot create"));
+    EXPECT(mkdir_p("") == -1);
+    unlink(file);
+    static const char *levels[] = {"a/b/c", "a/b", "a"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(deep, sizeof deep, "%s/%s", root, levels[i]);
+        EXPECT(rmdir(deep) == 0);
+    }
+    EXPECT(rmdir(root) == 0);
+}
+
 int main(void) {
     RUN(philox_known_answers);
     RUN(streams_are_pure_functions);
@@ -150,5 +186,6 @@ int main(void) {
     RUN(check_records_statement_and_context);
     RUN(log_setup_refuses_unknown_levels);
     RUN(cpu_time_of_named_threads);
+    RUN(mkdir_p_makes_parents);
     return TEST_SUMMARY();
 }

@@ -16,11 +16,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "evaluator/evaluator.h"
 #include "evaluator/history.h"
-#include "evaluator/util.h"
 #include "proto/sock.h"
 #include "tests/test.h"
 #include "tests/test_evaluator_fixture.h"
@@ -413,7 +413,7 @@ TEST(scores_a_lost_checkpoint_from_its_file) {
     evthread_t t;
     ev_init(&t, ep, "files");
     /* The trainer's run folder: the checkpoint of epoch 3 step 30, and latest.safetensors naming it. */
-    REQUIRE(make_dirs(t.run_dir) == 0);
+    REQUIRE(mkdir_p(t.run_dir) == 0);
     snprintf(link, sizeof link, "%s/latest.safetensors", t.run_dir);
     snprintf(target, sizeof target, "../%s", strrchr(fx.ckpt, '/') + 1);
     REQUIRE(symlink(target, link) == 0);

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "proto/sock.h"
 
@@ -28,32 +28,13 @@ struct publisher {
     pbuf_t scratch;
 };
 
-/* mkdir -p */
-static int make_dirs(const char *dir) {
-    char tmp[PROTO_PATH_MAX];
-    CHECK(strlen(dir) < sizeof tmp, "run directory name too long: %s", dir);
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *s = tmp + 1; ; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            CHECK(mkdir(tmp, 0755) == 0 || errno == EEXIST, "cannot create %s: %s", tmp, strerror(errno));
-            *s = c;
-            if (c == '\0') break;
-        }
-    }
-    struct stat st;
-    CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "%s is not a directory", dir);
-    return 0;
-}
-
 int publisher_new(void *zctx, const char *endpoint, const char *run_dir, const nn_model_t *m,
                   publisher_t **out) {
     *out = NULL;
     CHECK(strlen(run_dir) < sizeof(((publisher_t *)0)->run_dir), "run directory name too long: %s", run_dir);
     CHECK(m->spec_text && strlen(m->spec_text) < PROTO_SPEC_MAX,
           "the model spec is too long to publish (%d bytes at most)", PROTO_SPEC_MAX - 1);
-    TRY(make_dirs(run_dir));
+    TRY(mkdir_p(run_dir));
     publisher_t *p = calloc(1, sizeof *p);
     CHECK(p != NULL, "out of memory");
     p->m = m;

@@ -1,14 +1,17 @@
-/* util.c: mkdir -p. */
-#include "evaluator/util.h"
+/* fsutil.c: mkdir -p. */
+#include "common/fsutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-int make_dirs(const char *dir) {
-    char tmp[1024];
-    CHECK(strlen(dir) > 0 && strlen(dir) < sizeof tmp, "bad directory name '%s'", dir);
+#include "common/check.h"
+
+int mkdir_p(const char *dir) {
+    char tmp[PATH_MAX];
+    CHECK(dir && dir[0] && strlen(dir) < sizeof tmp, "bad directory name '%s'", dir ? dir : "(null)");
     snprintf(tmp, sizeof tmp, "%s", dir);
     for (char *p = tmp + 1;; p++) {
         if (*p != '/' && *p != '\0') continue;
