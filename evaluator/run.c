@@ -62,6 +62,27 @@ static void note_seen(session_t *s, uint64_t step, const char *path) {
     snprintf(s->last_file, sizeof s->last_file, "%s", slash ? slash + 1 : path);
 }
 
+/* Account for what sock_recv (returning r) gave: -1 the socket failed (fatal); 0 nothing to score
+ * (a bad frame, counted and logged, or metrics, which the checkpoint carries); 1 a checkpoint,
+ * counted and noted. */
+static int take_frame(session_t *s, int r, const msg_t *m) {
+    if (r == -2) {
+        err_prepend("checkpoints socket %s", s->c->checkpoints);
+        return -1;
+    }
+    if (r == -1) {
+        s->stats.bad_frames++;
+        LOG_W("a frame on %s is not a message: %s", s->c->checkpoints, err_msg());
+        progress(s);
+        return 0;
+    }
+    if (m->kind != MSG_CHECKPOINT) return 0;
+    s->stats.received++;
+    note_sequence(s, &m->checkpoint);
+    note_seen(s, m->checkpoint.step, m->checkpoint.path);
+    return 1;
+}
+
 /* Score the model in s->scorer (weights loaded) and record it: the line, history.csv, curves.png.
  * 0 scored, 1 failed (logged; go on), 2 stopped, -1 fatal. */
 static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss, double accuracy,
@@ -197,20 +218,9 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
             continue;
         }
         last_activity = now_ms();
-        if (r == -2) {
-            err_prepend("checkpoints socket %s", c->checkpoints);
-            goto done;
-        }
-        if (r == -1) {
-            s.stats.bad_frames++;
-            LOG_W("a frame on %s is not a message: %s", c->checkpoints, err_msg());
-            progress(&s);
-            continue;
-        }
-        if (msgs[cur].kind != MSG_CHECKPOINT) continue;   /* MSG_METRICS: the checkpoint carries them */
-        s.stats.received++;
-        note_sequence(&s, &msgs[cur].checkpoint);
-        note_seen(&s, msgs[cur].checkpoint.step, msgs[cur].checkpoint.path);
+        int took = take_frame(&s, r, &msgs[cur]);
+        if (took < 0) goto done;
+        if (took == 0) continue;
         /* Drain: whatever queued up while we were busy, keep only the newest checkpoint. */
         uint64_t skipped = 0;
         uint32_t first_skipped = msgs[cur].checkpoint.epoch;
@@ -218,20 +228,9 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
             int nx = 1 - cur;
             r = sock_recv(sub, &frames[nx], &lim, &msgs[nx], 0);
             if (r == 0) break;
-            if (r == -2) {
-                err_prepend("checkpoints socket %s", c->checkpoints);
-                goto done;
-            }
-            if (r == -1) {
-                s.stats.bad_frames++;
-                LOG_W("a frame on %s is not a message: %s", c->checkpoints, err_msg());
-                progress(&s);
-                continue;
-            }
-            if (msgs[nx].kind != MSG_CHECKPOINT) continue;
-            s.stats.received++;
-            note_sequence(&s, &msgs[nx].checkpoint);
-            note_seen(&s, msgs[nx].checkpoint.step, msgs[nx].checkpoint.path);
+            took = take_frame(&s, r, &msgs[nx]);
+            if (took < 0) goto done;
+            if (took == 0) continue;
             skipped++;
             cur = nx;
         }
