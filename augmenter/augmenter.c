@@ -59,13 +59,7 @@ static int setup(aug_t *a) {
     CHECK(a->in != NULL, "out of memory");
     CHECK(zmq_msg_init(&a->frame) == 0, "zmq_msg_init: %s", zmq_strerror(zmq_errno()));
     a->frame_ok = 1;
-    if (c->zctx) {
-        a->zctx = c->zctx;
-    } else {
-        a->zctx = zmq_ctx_new();
-        CHECK(a->zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-        a->own_zctx = 1;
-    }
+    TRY(sock_ctx_open(c->zctx, &a->zctx, &a->own_zctx));
     a->jobs = sock_connect(a->zctx, ZMQ_PULL, c->jobs, JOBS_HWM);
     CHECK(a->jobs != NULL, "jobs socket %s: %s", c->jobs, err_msg());
     a->batches = sock_connect(a->zctx, ZMQ_PUSH, c->batches, BATCHES_HWM);
@@ -100,8 +94,7 @@ static void teardown(aug_t *a) {
     if (a->w) report(a, "summary");
     sock_close(&a->jobs);
     sock_close(&a->batches);
-    if (a->own_zctx && a->zctx) zmq_ctx_term(a->zctx);
-    a->zctx = NULL;
+    sock_ctx_close(&a->zctx, a->own_zctx);
     sender_destroy(&a->tx);
     if (a->frame_ok) zmq_msg_close(&a->frame);
     free(a->in);

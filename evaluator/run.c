@@ -177,8 +177,9 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
               "run directory name too long");
     }
     int rc = -1;
-    void *zctx = c->zctx ? c->zctx : zmq_ctx_new();
-    CHECK(zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+    void *zctx = NULL;
+    int own_zctx = 0;
+    TRY(sock_ctx_open(c->zctx, &zctx, &own_zctx));
     void *sub = NULL;
     msg_t *msgs = calloc(2, sizeof *msgs);   /* the one being scored and the next (large: heap) */
     zmq_msg_t frames[2];
@@ -264,6 +265,6 @@ done:
     free(msgs);
     scorer_free(&s.scorer);
     valset_free(&s.valset);
-    if (!c->zctx) zmq_ctx_term(zctx);
+    sock_ctx_close(&zctx, own_zctx);
     return rc;
 }

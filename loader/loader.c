@@ -109,13 +109,7 @@ static int setup(loader_t *L) {
     CHECK(L->in != NULL && L->tx != NULL, "out of memory");
     CHECK(zmq_msg_init(&L->frame) == 0, "zmq_msg_init: %s", zmq_strerror(zmq_errno()));
     L->frame_ok = 1;
-    if (c->zctx) {
-        L->zctx = c->zctx;
-    } else {
-        L->zctx = zmq_ctx_new();
-        CHECK(L->zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-        L->own_zctx = 1;
-    }
+    TRY(sock_ctx_open(c->zctx, &L->zctx, &L->own_zctx));
     L->jobs = sock_bind(L->zctx, ZMQ_PUSH, c->jobs_bind, JOBS_HWM);
     CHECK(L->jobs != NULL, "jobs socket %s: %s", c->jobs_bind, err_msg());
     L->credits = sock_bind(L->zctx, ZMQ_PULL, c->credits_bind, 0);
@@ -131,8 +125,7 @@ static int setup(loader_t *L) {
 static void teardown(loader_t *L) {
     sock_close(&L->jobs);
     sock_close(&L->credits);
-    if (L->own_zctx && L->zctx) zmq_ctx_term(L->zctx);
-    L->zctx = NULL;
+    sock_ctx_close(&L->zctx, L->own_zctx);
     if (L->frame_ok) zmq_msg_close(&L->frame);
     free(L->in);
     free(L->tx);

@@ -30,6 +30,21 @@ static void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int 
     return s;
 }
 
+int sock_ctx_open(void *given, void **zctx, int *own) {
+    *own = 0;
+    *zctx = given;
+    if (given) return 0;
+    *zctx = zmq_ctx_new();
+    CHECK(*zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+    *own = 1;
+    return 0;
+}
+
+void sock_ctx_close(void **zctx, int own) {
+    if (own && *zctx) zmq_ctx_term(*zctx);
+    *zctx = NULL;
+}
+
 void *sock_bind(void *zctx, int type, const char *endpoint, int hwm) {
     return sock_open(zctx, type, endpoint, hwm, 1);
 }

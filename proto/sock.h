@@ -22,6 +22,12 @@
 #define EP_CHECKPOINTS_BIND   "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS_BIND */
 #define EP_CHECKPOINTS        "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS      */
 
+/* The ZeroMQ context of a stage: the caller's when it gives one (tests run stages as threads over
+ * inproc://, which needs one shared context), else a new one, which *own then says to terminate.
+ * 0 / -1 + err_msg(). sock_ctx_close terminates it when own (close its sockets first) and NULLs it. */
+int sock_ctx_open(void *given, void **zctx, int *own);
+void sock_ctx_close(void **zctx, int own);
+
 /* Create a socket of `type`, set linger 0, IPv6 off and the high-water marks (<= 0: the ZeroMQ
  * default), then bind or connect. Returns the socket or NULL with err_msg(). */
 void *sock_bind(void *zctx, int type, const char *endpoint, int hwm);

@@ -1,7 +1,8 @@
 /* test_proto_ipc.c: sock.h between two processes over ipc://. A forked child PUSHes a bad frame, a
  * multi-part message, a job, a 2 MB batch and END_RUN; the parent PULLs, decodes and compares them,
  * and answers with a credit on a second socket, which the child checks. Every wait is bounded: a
- * silent peer makes the test fail, never hang. Also: timeouts, a full send, a terminated context. */
+ * silent peer makes the test fail, never hang. Also: timeouts, a full send, a terminated context, a
+ * stage's own or given context. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -221,6 +222,24 @@ TEST(bad_endpoints) {
     zmq_ctx_term(ctx);
 }
 
+/* A stage's context: the caller's is used and left alone, else a new one is made and terminated. */
+TEST(context_given_or_own) {
+    void *given = zmq_ctx_new(), *z = NULL;
+    int own = -1;
+    REQUIRE(given != NULL);
+    EXPECT(sock_ctx_open(given, &z, &own) == 0 && z == given && own == 0);
+    sock_ctx_close(&z, own);
+    EXPECT(z == NULL);
+    void *s = sock_bind(given, ZMQ_PULL, "inproc://still-alive", 0);   /* not terminated */
+    EXPECT(s != NULL);
+    sock_close(&s);
+    zmq_ctx_term(given);
+    EXPECT(sock_ctx_open(NULL, &z, &own) == 0 && z != NULL && own == 1);
+    sock_ctx_close(&z, own);
+    EXPECT(z == NULL);
+    sock_ctx_close(&z, 1);   /* NULL is fine */
+}
+
 int main(void) {
     alarm(120); /* a last guard: whatever hangs, the test ends (SIGALRM) instead of waiting for ever */
     /* A fresh directory for the ipc endpoints, under $TMPDIR or the system's temporary directory. */
@@ -238,6 +257,7 @@ int main(void) {
     RUN(send_would_block);
     RUN(terminated_context);
     RUN(bad_endpoints);
+    RUN(context_given_or_own);
     static const char *left[] = {"up", "down", "up-silent", "down-nopeer", "up-term"};
     char path[400];
     for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {

@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "common/check.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "proto/sock.h"
 #include "trainer/stream.h"
 #include "trainer/trainer.h"
 
@@ -119,14 +119,10 @@ int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop
         nn_model_free(&m);
         return -1;
     }
-    void *zctx = c->zctx;
+    void *zctx = NULL;
     int own = 0, rc = -1;
     tstream_t *ts = NULL;
-    if (!zctx) {
-        zctx = zmq_ctx_new();
-        CHECK_GOTO(zctx != NULL, done, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-        own = 1;
-    }
+    if (sock_ctx_open(c->zctx, &zctx, &own) != 0) goto done;
     tstream_config_t sc = {
         .zctx = zctx,
         .batches_bind = c->batches_bind,
@@ -146,7 +142,7 @@ int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop
     rc = consume(ts, stop);
 done:
     tstream_close(&ts);
-    if (own && zctx) zmq_ctx_term(zctx);
+    sock_ctx_close(&zctx, own);
     nn_model_free(&m);
     return rc;
 }

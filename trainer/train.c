@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -143,13 +142,7 @@ static int setup(trainer_t *t) {
     CHECK(t->labels != NULL, "out of memory");
     if (init_params(t) != 0) return -1;   /* its message already names --resume and the file */
 
-    if (c->zctx) {
-        t->zctx = c->zctx;
-    } else {
-        t->zctx = zmq_ctx_new();
-        CHECK(t->zctx != NULL, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-        t->own_zctx = 1;
-    }
+    TRY(sock_ctx_open(c->zctx, &t->zctx, &t->own_zctx));
     TRY(publisher_new(t->zctx, c->checkpoints_bind, t->run_dir, &t->m, &t->pub));
     tstream_config_t sc = {
         .zctx = t->zctx,
@@ -175,8 +168,7 @@ static int setup(trainer_t *t) {
 static void teardown(trainer_t *t) {
     tstream_close(&t->ts);
     publisher_destroy(&t->pub);
-    if (t->own_zctx && t->zctx) zmq_ctx_term(t->zctx);
-    t->zctx = NULL;
+    sock_ctx_close(&t->zctx, t->own_zctx);
     if (t->be) t->be->destroy(&t->ctx);
     free(t->labels);
     nn_model_free(&t->m);
