@@ -219,6 +219,21 @@ static void batch_line(const msg_batch_t *b, char *out, size_t cap) {
     snprintf(out + n, cap - (size_t)n, "\n");
 }
 
+/* The stream of the tests' data set (2 epochs of 16x16x3 images) on e's sockets. */
+static tstream_config_t stream_config(const eps_t *e, int window, uint32_t max_batch) {
+    return (tstream_config_t){.zctx = g_zctx, .batches_bind = e->batches, .credits = e->credits, .epochs = 2,
+                              .steps_per_epoch = -1, .window = window, .height = 16, .width = 16, .channels = 3,
+                              .max_batch = max_batch};
+}
+
+/* The next batch, past the ends of epochs: TS_BATCH with *b, or how the stream ended. */
+static int next_batch(tstream_t *ts, const msg_batch_t **b) {
+    const msg_control_t *k;
+    int ev;
+    while ((ev = tstream_next(ts, &g_consumer_stop, b, &k)) == TS_END_EPOCH) {}
+    return ev;
+}
+
 /* --- one whole run ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -346,21 +361,15 @@ TEST(a_consumer_that_stops_reading_stops_the_pipeline) {
     const int W = 3;
     start_loader(&l, &e, W, 10000);
     for (int i = 0; i < 2; i++) start_aug(&a[i], &e, i);
-    tstream_config_t sc = {.zctx = g_zctx, .batches_bind = e.batches, .credits = e.credits, .epochs = 2,
-                           .steps_per_epoch = -1, .window = W, .height = 16, .width = 16, .channels = 3,
-                           .max_batch = BATCH};
+    tstream_config_t sc = stream_config(&e, W, BATCH);
     tstream_t *ts = NULL;
     REQUIRE(tstream_open(&sc, &ts) == 0);
     char *text = calloc(1, 65536), line[4096];
     int taken = 0, ev;
     uint64_t sent_a = 0, sent_b = 0, aug_a = 0, aug_b = 0;
     int in_flight_max_pause = 0;
-    for (;;) {
-        const msg_batch_t *b;
-        const msg_control_t *k;
-        ev = tstream_next(ts, &g_consumer_stop, &b, &k);
-        if (ev != TS_BATCH && ev != TS_END_EPOCH) break;
-        if (ev != TS_BATCH) continue;
+    const msg_batch_t *b;
+    while ((ev = next_batch(ts, &b)) == TS_BATCH) {
         batch_line(b, line, sizeof line);
         strcat(text, line);
         if (++taken == 3) {
@@ -405,19 +414,14 @@ TEST(a_new_start_restarts_the_stream_where_the_trainer_asks) {
     char *text = calloc(1, 65536), line[4096];
     int ev = 0;
     for (int round = 0; round < 2; round++) {
-        tstream_config_t sc = {.zctx = g_zctx, .batches_bind = e.batches, .credits = e.credits,
-                               .start_seq = round ? 3 : 0, .epochs = 2, .steps_per_epoch = -1, .window = W,
-                               .height = 16, .width = 16, .channels = 3, .max_batch = BATCH};
+        tstream_config_t sc = stream_config(&e, W, BATCH);
+        sc.start_seq = round ? 3 : 0;
         tstream_t *ts = NULL;
         for (int t = 0; t < 50 && tstream_open(&sc, &ts) != 0; t++) sleep_ms(50);   /* the old socket lets go of the port */
         REQUIRE(ts != NULL);
         int taken = 0;
-        for (;;) {
-            const msg_batch_t *b;
-            const msg_control_t *k;
-            ev = tstream_next(ts, &g_consumer_stop, &b, &k);
-            if (ev != TS_BATCH && ev != TS_END_EPOCH) break;
-            if (ev != TS_BATCH) continue;
+        const msg_batch_t *b;
+        while ((ev = next_batch(ts, &b)) == TS_BATCH) {
             if (round == 1) {
                 batch_line(b, line, sizeof line);
                 strcat(text, line);
@@ -460,9 +464,7 @@ TEST(a_batch_without_a_usable_file_is_dropped_not_stuck) {
     aug_th_t a;
     start_loader(&l, &e, 3, 300);
     start_aug(&a, &e, 0);
-    tstream_config_t sc = {.zctx = g_zctx, .batches_bind = e.batches, .credits = e.credits, .epochs = 2,
-                           .steps_per_epoch = -1, .window = 3, .height = 16, .width = 16, .channels = 3,
-                           .max_batch = 1};
+    tstream_config_t sc = stream_config(&e, 3, 1);
     tstream_t *ts = NULL;
     REQUIRE(tstream_open(&sc, &ts) == 0);
     int batches = 0, epochs = 0, ev;
