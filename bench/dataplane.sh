@@ -47,21 +47,7 @@ finish() {
 }
 trap finish EXIT
 
-ports() {
-    python3 -c 'import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-got = []
-while len(got) < 3:
-    p = random.randrange(20000, max(low, 20100))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in got: got.append(p)
-    except OSError:
-        pass
-    s.close()
-print(" ".join(map(str, got)))'
-}
+ports() { python3 "$here/scripts/free_ports" 3; }
 
 # CPU seconds (user + system) of a live process, from /proc
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }

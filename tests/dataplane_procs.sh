@@ -11,6 +11,7 @@
 #        BIN_DIR/trainer --dry-run, or BIN_DIR/dataplane_dryrun)
 set -uo pipefail
 
+root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$1 scenario=$2
 shift 2
 dryrun=("$@")
@@ -34,22 +35,9 @@ fail() {
     exit 1
 }
 
-# Three free TCP ports on 127.0.0.1, below the kernel's ephemeral range (so that no outgoing
-# connection of the stages themselves can take one of them between this probe and the bind).
+# Three free TCP ports on 127.0.0.1 (scripts/free_ports), or three at random without Python.
 ports() {
-    python3 -c 'import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-got = []
-while len(got) < 3:
-    p = random.randrange(20000, max(low, 20100))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in got: got.append(p)
-    except OSError:
-        pass
-    s.close()
-print(" ".join(map(str, got)))' 2>/dev/null ||
+    python3 "$root/scripts/free_ports" 3 2>/dev/null ||
         { local b=$((20000 + RANDOM % 10000)); echo "$b $((b + 1)) $((b + 2))"; }
 }
 
