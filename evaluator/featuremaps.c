@@ -67,7 +67,7 @@ int evaluator_feature_maps(const evaluator_config_t *c, const char *ckpt_path, c
     while (n_layers < m->n_layers && n_layers < FM_MAX_LAYERS &&
            (m->layers[n_layers].type == NN_CONV2D || m->layers[n_layers].type == NN_MAXPOOL2D)) {
         const nn_layer_t *l = &m->layers[n_layers++];
-        size_t f = (size_t)l->out_h * l->out_w * l->out_c;
+        size_t f = nn_layer_out_size(l);
         if (f > map_floats) map_floats = f;
     }
     CHECK_GOTO(n_layers > 0, done, "model %s does not start with a conv or pooling layer", m->name);

@@ -41,6 +41,8 @@ const char *nn_act_name(nn_act_t a) {
     return "?";
 }
 
+size_t nn_layer_out_size(const nn_layer_t *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
+
 /* One layer's output shape and parameter counts from its input shape. 0 / -1 (label:line: ...). */
 static int infer_layer(nn_layer_t *l, int flat_in, const char *label) {
     int h = l->in_h, w = l->in_w, c = l->in_c;

@@ -74,6 +74,9 @@ const char *nn_layer_type_name(nn_layer_type_t t);
 const char *nn_layer_class_name(nn_layer_type_t t);
 const char *nn_act_name(nn_act_t a);
 
+/* Floats in one image's output of layer l: out_h * out_w * out_c. */
+size_t nn_layer_out_size(const nn_layer_t *l);
+
 /* The Keras-style table: Layer (type), Output Shape, Param #, then Total/Trainable params. */
 void nn_model_summary(const nn_model_t *m, FILE *out);
 

@@ -8,8 +8,6 @@
 #include "nn/ref/kernels.h"
 #include "nn/ref/net.h"
 
-static size_t out_size(const nn_layer_t *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
-
 /* Refuse what the passes in net.c cannot run: shapes that do not chain, parameters outside the
  * buffer, an output that is not one logit, an optimizer other than RMSprop. */
 static int check_model(const nn_model_t *m) {
@@ -29,12 +27,12 @@ static int check_model(const nn_model_t *m) {
         } else {
             CHECK(l->act == NN_ACT_NONE, "ref: layer %s: activation on a parameter-free layer", l->name);
         }
-        CHECK(l->type != NN_FLATTEN || out_size(l) == (size_t)h * w * c, "ref: layer %s: flatten size",
+        CHECK(l->type != NN_FLATTEN || nn_layer_out_size(l) == (size_t)h * w * c, "ref: layer %s: flatten size",
               l->name);
         h = l->out_h, w = l->out_w, c = l->out_c;
     }
     const nn_layer_t *last = &m->layers[m->n_layers - 1];
-    CHECK(out_size(last) == 1, "ref: the output layer %s must give one logit", last->name);
+    CHECK(nn_layer_out_size(last) == 1, "ref: the output layer %s must give one logit", last->name);
     CHECK(last->act == NN_ACT_NONE || last->act == NN_ACT_SIGMOID,
           "ref: the output layer %s must be linear or sigmoid", last->name);
     CHECK(strcmp(m->optim.type, "rmsprop") == 0, "ref: optimizer '%s' (only rmsprop)", m->optim.type);
@@ -77,11 +75,11 @@ static int ref_create(const nn_model_t *model, int max_batch, void **ctx) {
     int ok = net->params && net->grads && net->rms && net->input && net->logits;
     for (int i = 0; i < model->n_layers && ok; i++) {
         const nn_layer_t *l = &model->layers[i];
-        if (out_size(l) > biggest) biggest = out_size(l);
+        if (nn_layer_out_size(l) > biggest) biggest = nn_layer_out_size(l);
         if (l->type == NN_FLATTEN) {
             net->out[i] = i > 0 ? net->out[i - 1] : net->input;
         } else {
-            net->out[i] = alloc_floats(nb * out_size(l));
+            net->out[i] = alloc_floats(nb * nn_layer_out_size(l));
             ok = net->out[i] != NULL;
         }
     }
@@ -167,7 +165,7 @@ static int ref_layer_output(void *ctx, int layer, float *out) {
     CHECK(net && out, "ref: layer_output");
     CHECK(layer >= 0 && layer < net->m.n_layers, "ref: no layer %d", layer);
     CHECK(net->last_n > 0, "ref: layer_output before any forward pass");
-    memcpy(out, net->out[layer], sizeof(float) * net->last_n * out_size(&net->m.layers[layer]));
+    memcpy(out, net->out[layer], sizeof(float) * net->last_n * nn_layer_out_size(&net->m.layers[layer]));
     return 0;
 }
 

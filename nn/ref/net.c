@@ -4,7 +4,6 @@
 #include "nn/ref/kernels.h"
 #include "nn/ref/net.h"
 
-static size_t out_size(const nn_layer_t *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
 static int in_size(const nn_layer_t *l) { return l->in_h * l->in_w * l->in_c; }
 
 static void act_forward(nn_act_t act, float *y, size_t count) {
@@ -24,7 +23,7 @@ void ref_net_forward(ref_net_t *net, int n, int training, uint64_t dropout_seed)
     for (int i = 0; i <= last; i++) {
         const nn_layer_t *l = &net->m.layers[i];
         float *y = net->out[i];
-        size_t count = (size_t)n * out_size(l);
+        size_t count = (size_t)n * nn_layer_out_size(l);
         switch (l->type) {
         case NN_CONV2D:
             ref_conv2d_forward(x, p + l->w_off, p + l->b_off, y, n, l->in_h, l->in_w, l->in_c, l->kernel,
@@ -59,7 +58,7 @@ void ref_net_backward(ref_net_t *net, int n, uint64_t dropout_seed) {
         const nn_layer_t *l = &net->m.layers[i];
         const float *x = i > 0 ? net->out[i - 1] : net->input;
         const float *y = net->out[i];
-        size_t count = (size_t)n * out_size(l);
+        size_t count = (size_t)n * nn_layer_out_size(l);
         float *dxi = i > 0 ? dx : NULL;           /* the first layer's input needs no gradient */
         int swap = 1;
         /* The output layer's activation is folded into the loss: dy already is d loss / d logits. */
