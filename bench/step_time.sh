@@ -2,7 +2,8 @@
 # step_time.sh: training-step time of a model (default models/model1.ini, batch 20) on our oneDNN
 # backend and on the PyTorch peer (bench/step_time.py), run back to back in alternating rounds, and
 # the ratio of the two medians (and the median of the per-round ratios, which pairs runs made a
-# few seconds apart and so suffers less from other load on the machine). Usage:
+# few seconds apart and so suffers less from other load on the machine), and the fastest single
+# step of each side (the least disturbed). Usage:
 #   bench/step_time.sh [BUILD_DIR] [ROUNDS] [STEPS] [BATCH]
 # BUILD_DIR holds bin/bench_step (default: build); both sides use the same number of threads,
 # OMP_NUM_THREADS if set, else the number of cores. Needs python3 with torch.
@@ -22,7 +23,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 field() { sed -n "s/^$1 ms\/step: //p"; }
 
 echo "model $model, batch $batch, $steps steps per run, $rounds rounds, $threads threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-ours="" peer="" ratios=""
+ours="" peer="" ratios="" mins_o="" mins_p=""
 r=1
 while [ "$r" -le "$rounds" ]; do
     out_o=$("$bench" --steps "$steps" --batch "$batch" "$model")
@@ -30,6 +31,7 @@ while [ "$r" -le "$rounds" ]; do
     [ "$r" -gt 1 ] || { echo "$out_o" | head -1; echo "$out_p" | head -1; }
     o=$(echo "$out_o" | field median)
     p=$(echo "$out_p" | field median)
+    mins_o="$mins_o $(echo "$out_o" | field min)" mins_p="$mins_p $(echo "$out_p" | field min)"
     q=$(awk -v a="$o" -v b="$p" 'BEGIN {printf "%.3f", a / b}')
     echo "round $r: ours $o ms/step, pytorch $p ms/step, ratio $q"
     ours="$ours $o" peer="$peer $p" ratios="$ratios $q"
@@ -40,4 +42,7 @@ mp=$(echo "$peer" | tr ' ' '\n' | grep . | median)
 echo "ours    median ms/step: $mo"
 echo "pytorch median ms/step: $mp"
 echo "ratio ours/pytorch: $(awk -v a="$mo" -v b="$mp" 'BEGIN {printf "%.3f", a / b}') (of the medians); median of the round ratios: $(echo "$ratios" | tr ' ' '\n' | grep . | median)"
+bo=$(echo "$mins_o" | tr ' ' '\n' | grep . | sort -g | head -1)
+bp=$(echo "$mins_p" | tr ' ' '\n' | grep . | sort -g | head -1)
+echo "fastest single step: ours $bo ms, pytorch $bp ms, ratio $(awk -v a="$bo" -v b="$bp" 'BEGIN {printf "%.3f", a / b}')"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

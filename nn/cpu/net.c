@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "nn/backend.h"
 #include "nn/backends.h"
 #include "nn/cpu/cpu.h"
@@ -51,6 +52,9 @@ static int check_model(const nn_model_t *m) {
 
 static int build(cpu_ctx_t *c) {
     const nn_model_t *m = &c->m;
+    const dnnl_version_t *v = dnnl_version();
+    LOG_D("cpu: oneDNN %d.%d.%d, %s threading (threads: OMP_NUM_THREADS, else one per core)", v->major, v->minor,
+          v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : v->cpu_runtime == DNNL_RUNTIME_TBB ? "TBB" : "other");
     DNNL_TRY(dnnl_engine_create(&c->eng, dnnl_cpu, 0));
     DNNL_TRY(dnnl_stream_create(&c->stream, c->eng, dnnl_stream_default_flags));
     int64_t in[4] = {c->max_batch, m->in_c, m->in_h, m->in_w};
