@@ -16,6 +16,7 @@
 
 #include "common/check.h"
 #include "common/cli.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/rng.h"
 #include "common/timeutil.h"
@@ -267,11 +268,6 @@ static int make_picture(canvas_t *cv, uint64_t seed, int label, int64_t index, c
     return 0;
 }
 
-static int make_dir(const char *path) {
-    CHECK(mkdir(path, 0755) == 0 || errno == EEXIST, "cannot create %s: %s", path, strerror(errno));
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *out = NULL;
     int64_t seed = 1;
@@ -315,13 +311,13 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     int64_t written = 0, next[2] = {1, 1};   /* file numbers run on across the splits, as in Kaggle's */
     char path[4096];
-    rc = make_dir(out);
+    rc = mkdir_p(out);
     for (int s = 0; s < 3 && rc == 0; s++) {
         snprintf(path, sizeof path, "%s/%s", out, splits[s]);
-        rc = make_dir(path);
+        rc = mkdir_p(path);
         for (int c = 0; c < 2 && rc == 0; c++) {
             snprintf(path, sizeof path, "%s/%s/%s", out, splits[s], classes[c]);
-            rc = make_dir(path);
+            rc = mkdir_p(path);
             for (int i = 0; i < counts[s] && rc == 0; i++, next[c]++) {
                 snprintf(path, sizeof path, "%s/%s/%s/%s.%lld.jpg", out, splits[s], classes[c], prefix[c],
                          (long long)next[c]);
