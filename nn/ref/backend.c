@@ -4,14 +4,14 @@
 
 #include "common/check.h"
 #include "nn/backend.h"
+#include "nn/backend_check.h"
 #include "nn/backends.h"
 #include "nn/ref/kernels.h"
 #include "nn/ref/net.h"
 
-/* Refuse what the passes in net.c cannot run: shapes that do not chain, parameters outside the
- * buffer, an output that is not one logit, an optimizer other than RMSprop. */
+/* Beyond nn_check_create, refuse what the passes in net.c cannot run: shapes that do not chain,
+ * parameters outside the buffer, an output that is not one logit. */
 static int check_model(const nn_model_t *m) {
-    CHECK(m->n_layers > 0 && m->n_layers <= NN_MAX_LAYERS, "ref: model has %d layers", m->n_layers);
     CHECK(m->in_h > 0 && m->in_w > 0 && m->in_c > 0, "ref: bad input shape");
     int h = m->in_h, w = m->in_w, c = m->in_c;
     for (int i = 0; i < m->n_layers; i++) {
@@ -21,21 +21,15 @@ static int check_model(const nn_model_t *m) {
         else
             CHECK(l->in_h == h && l->in_w == w && l->in_c == c, "ref: layer %s: input shape", l->name);
         CHECK(l->out_h > 0 && l->out_w > 0 && l->out_c > 0, "ref: layer %s: output shape", l->name);
-        if (l->type == NN_CONV2D || l->type == NN_DENSE) {
+        if (l->type == NN_CONV2D || l->type == NN_DENSE)
             CHECK(l->w_off + l->w_count <= m->n_params && l->b_off + l->b_count <= m->n_params,
                   "ref: layer %s: parameters outside the buffer", l->name);
-        } else {
-            CHECK(l->act == NN_ACT_NONE, "ref: layer %s: activation on a parameter-free layer", l->name);
-        }
         CHECK(l->type != NN_FLATTEN || nn_layer_out_size(l) == (size_t)h * w * c, "ref: layer %s: flatten size",
               l->name);
         h = l->out_h, w = l->out_w, c = l->out_c;
     }
     const nn_layer_t *last = &m->layers[m->n_layers - 1];
     CHECK(nn_layer_out_size(last) == 1, "ref: the output layer %s must give one logit", last->name);
-    CHECK(last->act == NN_ACT_NONE || last->act == NN_ACT_SIGMOID,
-          "ref: the output layer %s must be linear or sigmoid", last->name);
-    CHECK(strcmp(m->optim.type, "rmsprop") == 0, "ref: optimizer '%s' (only rmsprop)", m->optim.type);
     return 0;
 }
 
@@ -58,8 +52,7 @@ static void ref_destroy(void **ctx) {
 static float *alloc_floats(size_t count) { return calloc(count ? count : 1, sizeof(float)); }
 
 static int ref_create(const nn_model_t *model, int max_batch, void **ctx) {
-    CHECK(model && ctx && max_batch > 0, "ref: create");
-    *ctx = NULL;
+    TRY(nn_check_create("ref", model, max_batch, ctx));
     TRY(check_model(model));
     ref_net_t *net = calloc(1, sizeof(*net));
     CHECK(net, "ref: out of memory");
@@ -121,7 +114,7 @@ static void scale_input(ref_net_t *net, const uint8_t *images, int n) {
 static int ref_predict(void *ctx, const uint8_t *images, int n, float *logits) {
     ref_net_t *net = ctx;
     CHECK(net && images && logits, "ref: predict");
-    CHECK(n > 0 && n <= net->max_batch, "ref: batch of %d (max %d)", n, net->max_batch);
+    TRY(nn_check_batch("ref", n, net->max_batch));
     scale_input(net, images, n);
     ref_net_forward(net, n, 0, 0);
     memcpy(logits, net->logits, sizeof(float) * n);
@@ -132,16 +125,11 @@ static int ref_forward_backward(void *ctx, const uint8_t *images, const float *l
                                 uint64_t dropout_seed, nn_stats_t *stats) {
     ref_net_t *net = ctx;
     CHECK(net && images && labels, "ref: forward_backward");
-    CHECK(n > 0 && n <= net->max_batch, "ref: batch of %d (max %d)", n, net->max_batch);
+    TRY(nn_check_batch("ref", n, net->max_batch));
     scale_input(net, images, n);
     ref_net_forward(net, n, 1, dropout_seed);
-    double accuracy = 0.0;
-    double loss = ref_sigmoid_bce(net->logits, labels, n, net->grad_a, &accuracy);
+    nn_loss_stats(net->logits, labels, n, net->grad_a, stats);
     ref_net_backward(net, n, dropout_seed);
-    if (stats) {
-        stats->loss = loss;
-        stats->accuracy = accuracy;
-    }
     return 0;
 }
 
@@ -163,8 +151,7 @@ static int ref_update(void *ctx, double learning_rate) {
 static int ref_layer_output(void *ctx, int layer, float *out) {
     ref_net_t *net = ctx;
     CHECK(net && out, "ref: layer_output");
-    CHECK(layer >= 0 && layer < net->m.n_layers, "ref: no layer %d", layer);
-    CHECK(net->last_n > 0, "ref: layer_output before any forward pass");
+    TRY(nn_check_layer_output("ref", &net->m, layer, net->last_n));
     memcpy(out, net->out[layer], sizeof(float) * net->last_n * nn_layer_out_size(&net->m.layers[layer]));
     return 0;
 }

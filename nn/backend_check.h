@@ -1,0 +1,25 @@
+/* backend_check.h: the checks every backend makes at its boundary, and the loss every training step
+ * ends with, shared so that ref, cpu and cuda refuse the same calls with the same words (internal to nn/).
+ *
+ * `be` is the backend's name; each message starts with it ("cpu: batch of 9 (max 8)"). */
+#ifndef PAWPIPE_BACKEND_CHECK_H
+#define PAWPIPE_BACKEND_CHECK_H
+
+#include "nn/backend.h"
+
+/* The top of create(): model, ctx and max_batch > 0 given (*ctx set to NULL), then what no backend
+ * runs: a layer count outside 1..NN_MAX_LAYERS, an optimizer other than RMSprop, an activation on
+ * a parameter-free layer, an output layer that is neither linear nor sigmoid. Backends add their own. */
+int nn_check_create(const char *be, const nn_model_t *m, int max_batch, void **ctx);
+
+/* predict() and forward_backward(), once their pointers are checked: 0 < n <= max_batch. */
+int nn_check_batch(const char *be, int n, int max_batch);
+
+/* layer_output(), once its pointers are checked: a layer of the model, after a forward pass (last_n > 0). */
+int nn_check_layer_output(const char *be, const nn_model_t *m, int layer, int last_n);
+
+/* The loss of forward_backward: mean BCE of n logits against labels, its gradient into dlogits,
+ * and (stats not NULL) the loss and accuracy reported. */
+void nn_loss_stats(const float *logits, const float *labels, int n, float *dlogits, nn_stats_t *stats);
+
+#endif
