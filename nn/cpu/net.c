@@ -14,8 +14,6 @@
 #include "nn/cpu/cpu.h"
 #include "nn/ref/kernels.h"
 
-static size_t out_size(const nn_layer_t *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
-
 static void cpu_destroy(void **ctx) {
     if (!ctx || !*ctx) return;
     cpu_ctx_t *c = *ctx;
@@ -71,7 +69,7 @@ static int build(cpu_ctx_t *c) {
         }
         l->plain = l->y.md.ndims == 2 || l->spec->type == NN_DROPOUT;
         TRY(cpu_out_view(c, i));
-        CHECK(cpu_md_floats(&l->y.md) >= (size_t)c->max_batch * out_size(l->spec),
+        CHECK(cpu_md_floats(&l->y.md) >= (size_t)c->max_batch * nn_layer_out_size(l->spec),
               "cpu: layer %s: output smaller than the model's shape", l->spec->name);
     }
     TRY(cpu_params_build(c));
@@ -196,7 +194,7 @@ static int cpu_layer_output(void *ctx, int layer, float *out) {
     CHECK(c && out, "cpu: layer_output");
     TRY(nn_check_layer_output("cpu", &c->m, layer, c->last_n));
     cpu_layer_t *l = &c->layers[layer];
-    size_t size = out_size(l->spec);
+    size_t size = nn_layer_out_size(l->spec);
     for (int b = 0; b < c->last_n; b++) {
         const float *src = l->y.ptr + (size_t)b * l->img_stride;
         if (l->plain) {
