@@ -110,6 +110,8 @@ cpu_tensor_t *cpu_prev_dy(cpu_ctx_t *c, int i);   /* NULL for the first layer   
 int cpu_adapt_input(cpu_ctx_t *c, int i, const dnnl_memory_desc_t *want);
 int cpu_out_view(cpu_ctx_t *c, int i);                /* layer_output's per-image reorder      */
 void cpu_act_backward(nn_act_t act, const float *y, float *dy, size_t count);
+typedef int (*cpu_pd3_build_fn)(cpu_ctx_t *c, int i, dnnl_primitive_desc_t pd[3]);
+int cpu_build_pd3(cpu_ctx_t *c, int i, cpu_pd3_build_fn build);   /* conv2d, dense: see util.c */
 
 /* conv2d.c, maxpool.c, dense.c, reshape.c: build at create time, then run per step */
 int cpu_conv2d_build(cpu_ctx_t *c, int i);

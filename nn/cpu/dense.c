@@ -54,14 +54,7 @@ static int build(cpu_ctx_t *c, int i, dnnl_primitive_desc_t pd[3]) {
     return 0;
 }
 
-int cpu_dense_build(cpu_ctx_t *c, int i) {
-    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
-    int rc = build(c, i, pd);
-    for (int k = 0; k < 3; k++)
-        if (pd[k]) dnnl_primitive_desc_destroy(pd[k]);
-    if (rc) err_prepend("layer %s: ", c->layers[i].spec->name);
-    return rc;
-}
+int cpu_dense_build(cpu_ctx_t *c, int i) { return cpu_build_pd3(c, i, build); }
 
 /* previous y (n, in) -> y (n, units), activation applied */
 int cpu_dense_forward(cpu_ctx_t *c, int i) { return cpu_run(c, &c->layers[i].fwd); }

@@ -196,3 +196,14 @@ void cpu_act_backward(nn_act_t act, const float *y, float *dy, size_t count) {
     if (act == NN_ACT_RELU) cpu_relu_mask(y, dy, count);
     else if (act == NN_ACT_SIGMOID) ref_sigmoid_backward(y, dy, count);
 }
+
+/* Layer i's build for conv2d and dense, which makes up to three primitive descriptors (forward,
+ * backward weights, backward data): they are freed whatever happens, and a failure names the layer. */
+int cpu_build_pd3(cpu_ctx_t *c, int i, cpu_pd3_build_fn build) {
+    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
+    int rc = build(c, i, pd);
+    for (int k = 0; k < 3; k++)
+        if (pd[k]) dnnl_primitive_desc_destroy(pd[k]);
+    if (rc) err_prepend("layer %s: ", c->layers[i].spec->name);
+    return rc;
+}
