@@ -38,15 +38,8 @@ static int build(cpu_ctx_t *c, int i, dnnl_primitive_desc_t pd[3]) {
         TRY(cpu_pd(c, &pd[2], &d, NN_ACT_NONE, pd[0], "conv2d backward data"));
     }
 
-    l->w_md = w;
-    l->b_md = b;
     TRY(cpu_md(&l->w_user_md, 4, wd, dnnl_hwio));   /* the model's HWIO kernel */
-    TRY(cpu_mem(c, &l->w, &w, DNNL_MEMORY_NONE));
-    TRY(cpu_mem(c, &l->dw, &w, DNNL_MEMORY_NONE));
-    TRY(cpu_mem(c, &l->b, &b, DNNL_MEMORY_NONE));
-    TRY(cpu_mem(c, &l->db, &b, DNNL_MEMORY_NONE));
-    TRY(cpu_tensor(c, &l->y, &dst));
-    TRY(cpu_tensor(c, &l->dy, &dst));
+    TRY(cpu_param_mems(c, l, &w, &b, &dst));
     TRY(cpu_adapt_input(c, i, &src));
     dnnl_memory_t x = l->x.mem ? l->x.mem : cpu_prev_y(c, i)->mem;
 

@@ -112,6 +112,10 @@ int cpu_out_view(cpu_ctx_t *c, int i);                /* layer_output's per-imag
 void cpu_act_backward(nn_act_t act, const float *y, float *dy, size_t count);
 typedef int (*cpu_pd3_build_fn)(cpu_ctx_t *c, int i, dnnl_primitive_desc_t pd[3]);
 int cpu_build_pd3(cpu_ctx_t *c, int i, cpu_pd3_build_fn build);   /* conv2d, dense: see util.c */
+/* conv2d, dense: keep the weight/bias layouts oneDNN chose and allocate the weights, bias, their
+ * gradients, the output y and its gradient dy. */
+int cpu_param_mems(cpu_ctx_t *c, cpu_layer_t *l, const dnnl_memory_desc_t *w,
+                   const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst);
 
 /* conv2d.c, maxpool.c, dense.c, reshape.c: build at create time, then run per step */
 int cpu_conv2d_build(cpu_ctx_t *c, int i);

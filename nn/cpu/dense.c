@@ -25,15 +25,8 @@ static int build(cpu_ctx_t *c, int i, dnnl_primitive_desc_t pd[3]) {
         TRY(cpu_pd(c, &pd[2], &d, NN_ACT_NONE, pd[0], "dense backward data"));
     }
 
-    l->w_md = w;
-    l->b_md = b;
     TRY(cpu_md(&l->w_user_md, 2, wd, dnnl_io));   /* the model's (in, out) kernel */
-    TRY(cpu_mem(c, &l->w, &w, DNNL_MEMORY_NONE));
-    TRY(cpu_mem(c, &l->dw, &w, DNNL_MEMORY_NONE));
-    TRY(cpu_mem(c, &l->b, &b, DNNL_MEMORY_NONE));
-    TRY(cpu_mem(c, &l->db, &b, DNNL_MEMORY_NONE));
-    TRY(cpu_tensor(c, &l->y, &dst));
-    TRY(cpu_tensor(c, &l->dy, &dst));
+    TRY(cpu_param_mems(c, l, &w, &b, &dst));
 
     TRY(cpu_op(c, &l->fwd, pd[0]));
     cpu_op_arg(&l->fwd, DNNL_ARG_SRC, x->mem);

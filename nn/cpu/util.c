@@ -207,3 +207,16 @@ int cpu_build_pd3(cpu_ctx_t *c, int i, cpu_pd3_build_fn build) {
     if (rc) err_prepend("layer %s: ", c->layers[i].spec->name);
     return rc;
 }
+
+int cpu_param_mems(cpu_ctx_t *c, cpu_layer_t *l, const dnnl_memory_desc_t *w,
+                   const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst) {
+    l->w_md = *w;
+    l->b_md = *b;
+    TRY(cpu_mem(c, &l->w, w, DNNL_MEMORY_NONE));
+    TRY(cpu_mem(c, &l->dw, w, DNNL_MEMORY_NONE));
+    TRY(cpu_mem(c, &l->b, b, DNNL_MEMORY_NONE));
+    TRY(cpu_mem(c, &l->db, b, DNNL_MEMORY_NONE));
+    TRY(cpu_tensor(c, &l->y, dst));
+    TRY(cpu_tensor(c, &l->dy, dst));
+    return 0;
+}
