@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
         {"split", CLI_STR, &c.split, "PAWPIPE_EVAL_SPLIT", "NAME",
          "split to score on: validation or test"},
         {"backend", CLI_STR, &c.backend, "PAWPIPE_BACKEND", "NAME",
-         "compute backend: ref (plain C reference), cpu (oneDNN) or cuda"},
+         "compute backend: ref (plain C reference), cpu (oneDNN; Winograd convolutions where they fit), cpu-direct (oneDNN, direct convolutions only) or cuda"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
          "append a row per checkpoint to DIR/history.csv and redraw DIR/curves.png (none: print only)"},
         {"validation-steps", CLI_INT, &c.validation_steps, "PAWPIPE_VALIDATION_STEPS", "N",

@@ -8,6 +8,7 @@
 static const nn_backend_t *const backends[] = {
     &nn_backend_ref,
     &nn_backend_cpu,
+    &nn_backend_cpu_direct,
 #ifdef PAWPIPE_HAVE_CUDA
     &nn_backend_cuda,
 #endif
@@ -16,9 +17,9 @@ static const nn_backend_t *const backends[] = {
 
 const char *nn_backend_names(void) {
 #ifdef PAWPIPE_HAVE_CUDA
-    return "ref, cpu, cuda";
+    return "ref, cpu, cpu-direct, cuda";
 #else
-    return "ref, cpu";
+    return "ref, cpu, cpu-direct";
 #endif
 }
 

@@ -5,7 +5,8 @@
 #include "nn/backend.h"
 
 extern const nn_backend_t nn_backend_ref;    /* nn/ref/backend.c: plain-C reference kernels */
-extern const nn_backend_t nn_backend_cpu;    /* nn/cpu/: oneDNN                             */
+extern const nn_backend_t nn_backend_cpu;    /* nn/cpu/: oneDNN, Winograd convolutions where it can */
+extern const nn_backend_t nn_backend_cpu_direct;   /* nn/cpu/: oneDNN, direct convolutions only */
 #ifdef PAWPIPE_HAVE_CUDA
 extern const nn_backend_t nn_backend_cuda;   /* nn/cuda/: cuDNN, cuBLAS                     */
 #endif

@@ -13,7 +13,7 @@ int main(int argc, char **argv) {
     const char *backend = "cpu";
     int steps = 20, batch = 0, first = 0;
     const cli_opt_t opts[] = {
-        {"backend", CLI_STR, &backend, NULL, "NAME", "backend: ref, cpu or cuda"},
+        {"backend", CLI_STR, &backend, NULL, "NAME", "backend (nn_backend_names: ref, cpu, cpu-direct, cuda)"},
         {"steps", CLI_INT, &steps, NULL, "N", "timed training steps, after the warm-up"},
         {"batch", CLI_INT, &batch, NULL, "B", "images per step; 0: the spec's batch size"},
     };

@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
         {"steps-per-epoch", CLI_INT, &c.steps_per_epoch, "PAWPIPE_STEPS_PER_EPOCH", "N",
          "batches per epoch, passed to the loader; -1: the spec's, 0: one pass over the training split"},
         {"backend", CLI_STR, &c.backend, "PAWPIPE_BACKEND", "NAME",
-         "compute backend: ref (plain C reference), cpu (oneDNN) or cuda"},
+         "compute backend: ref (plain C reference), cpu (oneDNN; Winograd convolutions where they fit), cpu-direct (oneDNN, direct convolutions only) or cuda"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
          "where checkpoints are written (default: runs/<model name>)"},
         {"batches-bind", CLI_STR, &c.batches_bind, "PAWPIPE_BATCHES_BIND", "ENDPOINT",

@@ -74,6 +74,7 @@ typedef struct {
 typedef struct {
     nn_model_t m;               /* copied (spec_text not kept)                                  */
     int max_batch, last_n;
+    int winograd;               /* try Winograd convolutions first ("cpu"; "cpu-direct": never) */
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     cpu_tensor_t in;            /* scaled images, plain NHWC, max_batch of them                 */
