@@ -4,10 +4,8 @@
 # (bench/e2e_peer.py: torchvision RandomAffine + flip + resize, DataLoader with 1 worker, same
 # network, 2 threads, channels-last) doing the same work, in one run.
 #   bench/e2e.sh [DATA] [EPOCHS]      (default ../shared/data/catsdogs, 3 epochs)
-# The peer runs with its best allocator (bench/step_time.md, "allocators"): tcmalloc when Debian's
-# libtcmalloc-minimal4 is installed, else glibc with its mmap/trim thresholds raised so that the
-# big per-step tensors are not returned to the kernel and faulted in again; PEER_PRELOAD=LIB
-# chooses another (PEER_PRELOAD= : plain glibc).
+# The peer runs with its best allocator (bench/peer_malloc.sh: tcmalloc where installed; PEER_MALLOC
+# chooses another).
 # Prints for each side the wall time of the whole run divided by the epochs (start-up included) and
 # the steady period between epoch ends, then the ratios.
 set -euo pipefail
@@ -18,14 +16,7 @@ epochs=${2:-3}
 [ -x "$root/build/bin/trainer" ] || { echo "e2e.sh: build first (make build)" >&2; exit 2; }
 python3 -c "import torch, torchvision" 2>/dev/null || { echo "e2e.sh: skipped: the peer needs python3 with torch and torchvision"; exit 0; }
 threads=$(nproc)
-tcmalloc=$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -n 1 || true)
-peer_preload=${PEER_PRELOAD-$tcmalloc}
-peer_env=(env)
-if [ -n "$peer_preload" ]; then
-    peer_env+=(LD_PRELOAD="$peer_preload")
-elif [ -z "${PEER_PRELOAD+set}" ]; then
-    peer_env+=(MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824)
-fi
+peer_env=$("$root/bench/peer_malloc.sh")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "data $data, $epochs epochs of model2, $threads cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -44,8 +35,9 @@ tail -n +2 "$out/run/history.csv" | cut -d, -f1,3-6 | sed 's/^/  ours epoch,loss
 
 # The peer.
 t0=$(date +%s.%N)
-echo "peer allocator: ${peer_env[*]:1}" | sed "s/^peer allocator: $/peer allocator: glibc/"
-"${peer_env[@]}" python3 "$root/bench/e2e_peer.py" --data "$data" --epochs "$epochs" --threads "$threads" >"$out/peer.log" 2>&1
+echo "peer allocator: ${peer_env:-glibc defaults}"
+# shellcheck disable=SC2086 # peer_env is VAR=value words
+env $peer_env python3 "$root/bench/e2e_peer.py" --data "$data" --epochs "$epochs" --threads "$threads" >"$out/peer.log" 2>&1
 t1=$(date +%s.%N)
 peer_total=$(awk -v a="$t0" -v b="$t1" -v e="$epochs" 'BEGIN {print (b - a) / e}')
 peer_steady=$(sed -n 's/^seconds\/epoch: //p' "$out/peer.log")

@@ -6,7 +6,8 @@
 # step of each side (the least disturbed). Usage:
 #   bench/step_time.sh [BUILD_DIR] [ROUNDS] [STEPS] [BATCH]
 # BUILD_DIR holds bin/bench_step (default: build); both sides use the same number of threads,
-# OMP_NUM_THREADS if set, else the number of cores. Needs python3 with torch.
+# OMP_NUM_THREADS if set, else the number of cores. The peer runs with its best allocator
+# (bench/peer_malloc.sh; PEER_MALLOC=glibc for none). Needs python3 with torch.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -17,17 +18,20 @@ model=${MODEL:-$root/models/model1.ini}
 threads=${OMP_NUM_THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$threads
 bench="$build/bin/bench_step"
+peer_env=$("$root/bench/peer_malloc.sh")
 [ -x "$bench" ] || { echo "step_time.sh: $bench not found (cmake --build $build --target bench_step)" >&2; exit 2; }
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 field() { sed -n "s/^$1 ms\/step: //p"; }
 
 echo "model $model, batch $batch, $steps steps per run, $rounds rounds, $threads threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "peer allocator: ${peer_env:-glibc defaults}"
 ours="" peer="" ratios="" mins_o="" mins_p=""
 r=1
 while [ "$r" -le "$rounds" ]; do
     out_o=$("$bench" --steps "$steps" --batch "$batch" "$model")
-    out_p=$(python3 "$root/bench/step_time.py" --steps "$steps" --batch "$batch" --threads "$threads")
+    # shellcheck disable=SC2086 # peer_env is VAR=value words
+    out_p=$(env $peer_env python3 "$root/bench/step_time.py" --steps "$steps" --batch "$batch" --threads "$threads")
     [ "$r" -gt 1 ] || { echo "$out_o" | head -1; echo "$out_p" | head -1; }
     o=$(echo "$out_o" | field median)
     p=$(echo "$out_p" | field median)
