@@ -38,14 +38,16 @@ int eval_prepare_data(const evaluator_config_t *c, const scorer_t *s, valset_t *
     return 0;
 }
 
-void eval_print_line(FILE *out, uint32_t epoch, uint64_t step, double loss, double accuracy,
+void eval_print_line(FILE *out, const char *split, uint32_t epoch, uint64_t step, double loss, double accuracy,
                      const eval_metrics_t *m, double seconds) {
+    /* Keras' prefix for validation metrics is val_; other splits are named by their folder */
+    const char *p = split && strcmp(split, "validation") != 0 ? split : "val";
     fprintf(out,
-            "epoch %u step %llu: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f "
-            "val_precision %.4f val_recall %.4f val_auc %.4f tn %lld fp %lld fn %lld tp %lld "
+            "epoch %u step %llu: loss %.4f accuracy %.4f %s_loss %.4f %s_accuracy %.4f "
+            "%s_precision %.4f %s_recall %.4f %s_auc %.4f tn %lld fp %lld fn %lld tp %lld "
             "(%lld images, %.2f s)\n",
-            epoch, (unsigned long long)step, loss, accuracy, m->loss, m->accuracy, m->precision,
-            m->recall, m->auc, (long long)m->tn, (long long)m->fp, (long long)m->fn, (long long)m->tp,
+            epoch, (unsigned long long)step, loss, accuracy, p, m->loss, p, m->accuracy, p, m->precision, p,
+            m->recall, p, m->auc, (long long)m->tn, (long long)m->fp, (long long)m->fn, (long long)m->tp,
             (long long)m->n, seconds);
     fflush(out);
 }
@@ -116,7 +118,7 @@ int evaluator_eval_file(const evaluator_config_t *c, const char *ckpt_path, eval
     double t0 = now_s();
     TRY_GOTO(scorer_eval(&s, &v, NULL, &m), done);
     LOG_I("%s: scored on %lld %s images", ckpt_path, (long long)m.n, c->split);
-    eval_print_line(stdout, epoch, step, loss, accuracy, &m, now_s() - t0);
+    eval_print_line(stdout, c->split, epoch, step, loss, accuracy, &m, now_s() - t0);
     if (out) *out = m;
     rc = 0;
 done:

@@ -15,8 +15,9 @@
  * fit(validation_steps=...) draws; 0 steps = all. 0 / -1 + err_msg(). */
 int eval_prepare_data(const evaluator_config_t *c, const scorer_t *s, valset_t *v);
 
-/* "epoch 3 step 300: loss ... val_auc ... tn fp fn tp (n images, t s)" on out, flushed. */
-void eval_print_line(FILE *out, uint32_t epoch, uint64_t step, double loss, double accuracy,
+/* "epoch 3 step 300: loss ... val_auc ... tn fp fn tp (n images, t s)" on out, flushed; the split's
+ * metrics are prefixed val_ for validation (as Keras), else with the split's name (test_loss ...). */
+void eval_print_line(FILE *out, const char *split, uint32_t epoch, uint64_t step, double loss, double accuracy,
                      const eval_metrics_t *m, double seconds);
 
 /* The two class names: c->classes "a,b", else the folder names of c->data_dir/<split> when it

@@ -101,7 +101,7 @@ static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss
     s->scored_epoch = epoch;
     s->scored_step = step;
     history_row_t row = {.epoch = epoch, .step = step, .loss = loss, .accuracy = accuracy, .val = m};
-    eval_print_line(stdout, epoch, step, loss, accuracy, &m, now_s() - t0);
+    eval_print_line(stdout, c->split, epoch, step, loss, accuracy, &m, now_s() - t0);
     if (c->run_dir) {
         /* A full disk or a removed run folder costs the files, not the evaluation. */
         if (history_append(s->history, &row) != 0)

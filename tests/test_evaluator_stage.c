@@ -272,7 +272,7 @@ TEST(binary_flags) {
     snprintf(args, sizeof args, "--checkpoint '%s' --data '%s' --split test 2>/dev/null", fx.ckpt, fx.data);
     EXPECT(run_binary(args, out, sizeof out) == 0);
     fprintf(stderr, "  %s", out);
-    const char *head = "epoch 3 step 30: loss 0.6250 accuracy 0.7500 val_loss ";
+    const char *head = "epoch 3 step 30: loss 0.6250 accuracy 0.7500 test_loss ";
     EXPECT(strncmp(out, head, strlen(head)) == 0);
     EXPECT(strstr(out, "(10 images,") != NULL);
     /* Environment fallback: PAWPIPE_EVAL_SPLIT=test is the same as --split test. */
