@@ -24,3 +24,12 @@ set_tests_properties(evaluator_stream PROPERTIES LABELS "pipeline" SKIP_RETURN_C
 # Under PAWPIPE_ASAN: fontconfig's process-lifetime caches are not leaks of ours.
 set_tests_properties(evaluator_metrics evaluator_stage evaluator_stream PROPERTIES
                      ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/test_evaluator.lsan.supp")
+
+# scripts/pipeline end to end as a user runs it (a full short run, Ctrl-C, the script killed), and
+# no process of the run left after each.
+foreach(scenario run interrupt killed)
+  add_test(NAME pipeline_script_${scenario}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_script.sh ${CMAKE_BINARY_DIR}/bin ${scenario})
+  set_tests_properties(pipeline_script_${scenario} PROPERTIES LABELS "pipeline" TIMEOUT 180
+                       RESOURCE_LOCK cores)
+endforeach()

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# pipeline_script.sh: scripts/pipeline end to end on a small built-in data set, as a user runs it.
+# Scenarios (one per ctest entry):
+#   run        2 short epochs of model2 with 2 augmenters: exit 0, both checkpoints, history.csv with
+#              Keras' column names and a row per epoch, curves.png a PNG, the outputs listed; an
+#              image cache left in shared memory by killed augmenters (no holder) is removed
+#   interrupt  SIGINT (Ctrl-C) after the first checkpoint: exit 130
+#   killed     SIGKILL of the script itself: its children follow it (PDEATHSIG)
+# and after each: no process of the run is left. A run's processes are found by a marker variable in
+# their environment, which every child inherits.
+# usage: pipeline_script.sh BIN_DIR SCENARIO
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$1 scenario=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/pawpipe-script.XXXXXX")
+tag="pawpipe-test-$$-$RANDOM"
+pp=""
+
+cleanup() {
+    [ -n "$pp" ] && kill -KILL "$pp" 2>/dev/null
+    for p in $(run_pids); do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "$work"/out.log "$work"/run/logs/*.log; do
+        [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
+    done
+    exit 1
+}
+
+run_pids() {   # processes whose environment carries the run's marker
+    local f
+    for f in /proc/[0-9]*/environ; do
+        { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "PAWPIPE_TEST_RUN=$tag" && { f=${f#/proc/}; echo "${f%/environ}"; }
+    done
+    return 0
+}
+
+no_process_left() {   # within 5 s
+    local left
+    for _ in $(seq 50); do
+        left=$(run_pids)
+        [ -z "$left" ] && return 0
+        sleep 0.1
+    done
+    for p in $left; do echo "left: $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" >&2; done
+    fail "$scenario: processes of the run are still alive"
+}
+
+start_pipeline() {   # start_pipeline EPOCHS STEPS: in the background, pid in $pp
+    # In a process group of its own, as a terminal's foreground job: a background job of a script
+    # without job control would ignore SIGINT, which a terminal's Ctrl-C sends to the whole group.
+    set -m
+    PAWPIPE_TEST_RUN=$tag PAWPIPE_VALIDATION_STEPS=2 "$root/scripts/pipeline" --bin "$bin" \
+        --data "$work/data" --model "$root/models/model2.ini" --epochs "$1" --steps-per-epoch "$2" \
+        --augmenters 2 --backend cpu --run-dir "$work/run" >"$work/out.log" 2>&1 &
+    pp=$!
+    set +m
+}
+
+png_size() {   # "WIDTHxHEIGHT" of a PNG file, or nothing when it is not one
+    [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 0
+    local w h
+    w=$(od -An -tu1 -j16 -N4 "$1" | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}')
+    h=$(od -An -tu1 -j20 -N4 "$1" | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}')
+    echo "${w}x${h}"
+}
+
+"$bin/gen_dataset" --out "$work/data" --train 30 --validation 20 --test 2 >/dev/null ||
+    fail "gen_dataset"
+
+case "$scenario" in
+run)
+    stale=""
+    if [ -d /dev/shm ] && command -v flock >/dev/null; then
+        stale="/dev/shm/pawpipe-cache-$(id -u)-test$$"
+        head -c 4096 /dev/zero >"$stale"
+    fi
+    start_pipeline 2 3
+    wait "$pp"; rc=$?; pp=""
+    [ $rc -eq 0 ] || fail "pipeline exited $rc"
+    for f in ckpt-epoch-001.safetensors ckpt-epoch-002.safetensors history.csv curves.png logs/trainer.log; do
+        [ -s "$work/run/$f" ] || fail "no $f in the run folder"
+    done
+    head -n 1 "$work/run/history.csv" | grep -q '^epoch,step,loss,accuracy,val_loss,val_accuracy,' ||
+        fail "history.csv header: $(head -n 1 "$work/run/history.csv")"
+    [ "$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 2 " ] ||
+        fail "history.csv rows: $(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')"
+    size=$(png_size "$work/run/curves.png")
+    [ -n "$size" ] || fail "curves.png is not a PNG"
+    grep -q "Outputs in $work/run" "$work/out.log" || fail "the outputs' folder is not printed"
+    [ -z "$stale" ] || [ ! -e "$stale" ] || { rm -f "$stale"; fail "an unused image cache was left in /dev/shm"; }
+    echo "run: 2 epochs, history.csv and curves.png ($size) written"
+    ;;
+interrupt)
+    start_pipeline 50 5
+    for _ in $(seq 600); do
+        [ -s "$work/run/ckpt-epoch-001.safetensors" ] && break
+        kill -0 "$pp" 2>/dev/null || fail "the pipeline ended before its first checkpoint"
+        sleep 0.1
+    done
+    [ -s "$work/run/ckpt-epoch-001.safetensors" ] || fail "no checkpoint within 60 s"
+    [ -n "$(run_pids)" ] || fail "no process of the run found by its marker"
+    kill -INT -- "-$pp"   # Ctrl-C: the whole process group
+    wait "$pp"; rc=$?; pp=""
+    [ $rc -eq 130 ] || fail "exit status after SIGINT: $rc (want 130)"
+    grep -q "interrupted" "$work/out.log" || fail "no word of the interruption"
+    echo "interrupt: exit 130 after the first checkpoint"
+    ;;
+killed)
+    start_pipeline 50 5
+    for _ in $(seq 600); do
+        [ "$(run_pids | wc -l)" -ge 6 ] && break   # script, loader, 2 augmenters, trainer, evaluator
+        sleep 0.1
+    done
+    [ "$(run_pids | wc -l)" -ge 6 ] || fail "the run's processes did not all start"
+    sleep 1
+    kill -KILL "$pp"
+    wait "$pp" 2>/dev/null; pp=""
+    echo "killed: the script SIGKILLed with its processes running"
+    ;;
+*) fail "unknown scenario $scenario" ;;
+esac
+no_process_left
+echo "no process of the run is left"
