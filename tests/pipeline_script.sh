@@ -6,6 +6,8 @@
 #              image cache left in shared memory by killed augmenters (no holder) is removed
 #   interrupt  SIGINT (Ctrl-C) after the first checkpoint: exit 130
 #   killed     SIGKILL of the script itself: its children follow it (PDEATHSIG)
+#   edited     the script file replaced (as git does) and rewritten in place (as an editor saves) while
+#              it runs: the run still ends well, running only what it started with
 # and after each: no process of the run is left. A run's processes are found by a marker variable in
 # their environment, which every child inherits.
 # usage: pipeline_script.sh BIN_DIR SCENARIO
@@ -53,15 +55,24 @@ no_process_left() {   # within 5 s
     fail "$scenario: processes of the run are still alive"
 }
 
+script="$root/scripts/pipeline"
 start_pipeline() {   # start_pipeline EPOCHS STEPS: in the background, pid in $pp
     # In a process group of its own, as a terminal's foreground job: a background job of a script
     # without job control would ignore SIGINT, which a terminal's Ctrl-C sends to the whole group.
     set -m
-    PAWPIPE_TEST_RUN=$tag PAWPIPE_VALIDATION_STEPS=2 "$root/scripts/pipeline" --bin "$bin" \
+    PAWPIPE_TEST_RUN=$tag PAWPIPE_VALIDATION_STEPS=2 "$script" --bin "$bin" \
         --data "$work/data" --model "$root/models/model2.ini" --epochs "$1" --steps-per-epoch "$2" \
         --augmenters 2 --backend cpu --run-dir "$work/run" >"$work/out.log" 2>&1 &
     pp=$!
     set +m
+}
+
+wait_running() {   # until the script, loader, 2 augmenters, trainer and evaluator all run
+    for _ in $(seq 600); do
+        [ "$(run_pids | wc -l)" -ge 6 ] && return 0
+        sleep 0.1
+    done
+    fail "the run's processes did not all start"
 }
 
 png_size() {   # "WIDTHxHEIGHT" of a PNG file, or nothing when it is not one
@@ -115,15 +126,37 @@ interrupt)
     ;;
 killed)
     start_pipeline 50 5
-    for _ in $(seq 600); do
-        [ "$(run_pids | wc -l)" -ge 6 ] && break   # script, loader, 2 augmenters, trainer, evaluator
-        sleep 0.1
-    done
-    [ "$(run_pids | wc -l)" -ge 6 ] || fail "the run's processes did not all start"
+    wait_running
     sleep 1
     kill -KILL "$pp"
     wait "$pp" 2>/dev/null; pp=""
     echo "killed: the script SIGKILLed with its processes running"
+    ;;
+edited)
+    mkdir -p "$work/scripts"
+    cp "$root/scripts/pipeline" "$work/scripts/pipeline"
+    script="$work/scripts/pipeline"
+    start_pipeline 4 5
+    wait_running
+    # a new version: longer, so every offset moves, and failing wherever a stale read lands
+    { for i in $(seq 200); do echo "echo 'stale read of the edited script ($i)' >&2; exit 97"; done
+      cat "$root/scripts/pipeline"; } >"$script.new"
+    chmod +x "$script.new"
+    mv "$script.new" "$script"   # as git does: a new file under the old name
+    wait "$pp"; rc=$?; pp=""
+    grep -q "stale read" "$work/out.log" && fail "the running script read the edited file"
+    [ $rc -eq 0 ] || fail "pipeline exited $rc after its file was replaced"
+    # and the same file rewritten in place (an editor's save)
+    cp "$root/scripts/pipeline" "$script"
+    start_pipeline 4 5
+    wait_running
+    { for i in $(seq 200); do echo "echo 'stale read of the edited script ($i)' >&2; exit 97"; done
+      cat "$root/scripts/pipeline"; } >"$work/new"
+    cat "$work/new" >"$script"
+    wait "$pp"; rc=$?; pp=""
+    grep -q "stale read" "$work/out.log" && fail "the running script read the file rewritten in place"
+    [ $rc -eq 0 ] || fail "pipeline exited $rc after its file was rewritten in place"
+    echo "edited: the runs ended well with their script replaced and rewritten mid-run"
     ;;
 *) fail "unknown scenario $scenario" ;;
 esac
