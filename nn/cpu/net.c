@@ -107,7 +107,8 @@ static int create(const nn_model_t *model, int max_batch, int winograd, void **c
 /* "cpu" computes 3x3 stride-1 convolutions with Winograd's F(4x4, 3x3) where oneDNN has it (16-channel
  * multiples, AVX-512): about half the time of the direct algorithm here, in float32, with rounding
  * errors of the same order (test_backend_parity checks both against the reference).
- * "cpu-direct" always uses the direct algorithm, for comparison. See docs/design-notes.md. */
+ * "cpu-direct" always uses the direct algorithm, for comparison. Why and measurements:
+ * docs/architecture.md ("Departures") and bench/step_time.md ("Winograd convolutions"). */
 static int cpu_create(const nn_model_t *model, int max_batch, void **ctx) { return create(model, max_batch, 1, ctx); }
 
 static int cpu_direct_create(const nn_model_t *model, int max_batch, void **ctx) {
