@@ -25,9 +25,10 @@ set_tests_properties(evaluator_stream PROPERTIES LABELS "pipeline" SKIP_RETURN_C
 set_tests_properties(evaluator_metrics evaluator_stage evaluator_stream PROPERTIES
                      ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/test_evaluator.lsan.supp")
 
-# scripts/pipeline end to end as a user runs it (a full short run, Ctrl-C, the script killed, its
-# file replaced or rewritten mid-run), and no process of the run left after each.
-foreach(scenario run interrupt killed edited)
+# scripts/pipeline end to end as a user runs it (a full short run, Ctrl-C, the script killed, the
+# loader killed and restarted, its file replaced or rewritten mid-run), and no process of the run
+# left after each.
+foreach(scenario run interrupt killed loader edited)
   add_test(NAME pipeline_script_${scenario}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_script.sh ${CMAKE_BINARY_DIR}/bin ${scenario})
   set_tests_properties(pipeline_script_${scenario} PROPERTIES LABELS "pipeline" TIMEOUT 180

@@ -6,6 +6,8 @@
 #              image cache left in shared memory by killed augmenters (no holder) is removed
 #   interrupt  SIGINT (Ctrl-C) after the first checkpoint: exit 130
 #   killed     SIGKILL of the script itself: its children follow it (PDEATHSIG)
+#   loader     the loader SIGKILLed after the first checkpoint: the script restarts it, the trainer
+#              sends START again at its position when batches stop, and the run completes
 #   edited     the script file replaced (as git does) and rewritten in place (as an editor saves) while
 #              it runs: the run still ends well, running only what it started with
 # and after each: no process of the run is left. A run's processes are found by a marker variable in
@@ -65,6 +67,15 @@ start_pipeline() {   # start_pipeline EPOCHS STEPS: in the background, pid in $p
         --augmenters 2 --backend cpu --run-dir "$work/run" >"$work/out.log" 2>&1 &
     pp=$!
     set +m
+}
+
+wait_exit() {   # wait_exit SECONDS: the pipeline's exit status in $rc, or fail when it is still running
+    for _ in $(seq $(($1 * 10))); do
+        kill -0 "$pp" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pp" 2>/dev/null && fail "the pipeline still runs after $1 s"
+    wait "$pp"; rc=$?; pp=""
 }
 
 wait_running() {   # until the script, loader, 2 augmenters, trainer and evaluator all run
@@ -131,6 +142,28 @@ killed)
     kill -KILL "$pp"
     wait "$pp" 2>/dev/null; pp=""
     echo "killed: the script SIGKILLed with its processes running"
+    ;;
+loader)
+    export PAWPIPE_STALL_MS=1500   # the trainer's wait before it sends START again (default 15 s)
+    start_pipeline 6 5
+    for _ in $(seq 600); do
+        [ -s "$work/run/ckpt-epoch-001.safetensors" ] && break
+        kill -0 "$pp" 2>/dev/null || fail "the pipeline ended before its first checkpoint"
+        sleep 0.1
+    done
+    loader=""
+    for p in $(run_pids); do
+        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$bin/loader "*) loader=$p ;; esac
+    done
+    [ -n "$loader" ] || fail "no loader process found"
+    kill -KILL "$loader"
+    wait_exit 60
+    [ $rc -eq 0 ] || fail "pipeline exited $rc after its loader was killed"
+    grep -q "restarting it" "$work/out.log" || fail "the script did not say it restarted the loader"
+    [ "$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 2 3 4 5 6 " ] ||
+        fail "history.csv rows: $(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')"
+    grep -q "START there again" "$work/run/logs/trainer.log" || fail "the trainer did not send START again"
+    echo "loader: killed after epoch 1, restarted, and all 6 epochs trained and scored"
     ;;
 edited)
     mkdir -p "$work/scripts"

@@ -131,6 +131,7 @@ int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop
         .epochs = (uint32_t)(c->epochs > 0 ? c->epochs : m.train.epochs),
         .steps_per_epoch = c->steps_per_epoch,
         .window = c->window,
+        .stall_ms = c->stall_ms,
         .height = (uint32_t)m.in_h,
         .width = (uint32_t)m.in_w,
         .channels = (uint32_t)m.in_c,

@@ -47,6 +47,9 @@ int main(int argc, char **argv) {
          "also checkpoint every N steps (ckpt-step-NNNNNN.safetensors); 0: only at epoch ends"},
         {"window", CLI_INT, &c.window, "PAWPIPE_WINDOW", "W",
          "reorder window in batches; at least the loader's credit window"},
+        {"stall-ms", CLI_INT, &c.stall_ms, "PAWPIPE_STALL_MS", "MS",
+         "with no batch for MS ms mid-run, send START again at the current position, so that a restarted "
+         "loader carries on from there"},
         {"progress", CLI_STR, &progress, "PAWPIPE_PROGRESS", "auto|bar|plain",
          "live progress bar, or one plain line per epoch; auto: a bar when stdout is a terminal"},
         {"dry-run", CLI_BOOL, &dry_run, NULL, NULL,
@@ -71,10 +74,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: --model MODEL.ini is required (see --help)\n");
         return 2;
     }
-    if (c.checkpoint_every < 0 || c.window < 1 || c.epochs < 0 || c.steps_per_epoch < -1 || benchmark < 0 ||
-        batch < 0) {
+    if (c.checkpoint_every < 0 || c.window < 1 || c.stall_ms < 1 || c.epochs < 0 || c.steps_per_epoch < -1 ||
+        benchmark < 0 || batch < 0) {
         fprintf(stderr, "error: negative --checkpoint-every, --epochs, --benchmark or --batch, "
-                        "--steps-per-epoch below -1, or --window below 1\n");
+                        "--steps-per-epoch below -1, or --window or --stall-ms below 1\n");
         return 2;
     }
 

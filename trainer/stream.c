@@ -54,6 +54,7 @@ struct tstream {
     int handed;                /* slot of the batch handed out last, released at the next call  */
     int flowing;               /* an item of the stream has been accepted                       */
     int64_t last_start_ms;
+    int64_t waiting_since_ms;  /* when the current wait for the next item began                */
     uint32_t epoch_skipped;    /* skipped members of the batches handed out in this epoch       */
     msg_control_t ctrl_out;
     tstream_stats_t st;
@@ -81,9 +82,9 @@ static int send_msg(tstream_t *s, const msg_t *m) {
     return 0;
 }
 
-static int send_start(tstream_t *s) {
+static int send_start(tstream_t *s, uint64_t seq) {
     s->tx->kind = MSG_CONTROL;
-    s->tx->control = (msg_control_t){.op = CTRL_START, .seq = s->c.start_seq, .epochs = s->c.epochs,
+    s->tx->control = (msg_control_t){.op = CTRL_START, .seq = seq, .epochs = s->c.epochs,
                                      .steps_per_epoch = s->c.steps_per_epoch};
     s->last_start_ms = now_ms();
     return send_msg(s, s->tx);
@@ -129,7 +130,9 @@ int tstream_open(const tstream_config_t *c, tstream_t **out) {
     s->credits = sock_connect(c->zctx, ZMQ_PUSH, c->credits, 0);
     if (!s->credits) goto fail;
     s->zmq_cpu0 = proc_threads_cpu_ms("ZMQbg");
-    if (send_start(s) != 0) goto fail;
+    if (s->c.stall_ms <= 0) s->c.stall_ms = TSTREAM_STALL_MS;
+    if (send_start(s, c->start_seq) != 0) goto fail;
+    s->waiting_since_ms = now_ms();
     LOG_I("batch stream: batches on %s, START at seq %" PRIu64 " sent to %s, window %d", c->batches_bind,
           c->start_seq, c->credits, c->window);
     *out = s;
@@ -346,15 +349,27 @@ int tstream_next(tstream_t *s, const volatile sig_atomic_t *stop, const msg_batc
             ev = take_next(s, batch, ctrl);
         }
         if (ev == -2) continue;
-        if (ev) return ev;
+        if (ev) {
+            s->waiting_since_ms = -1;   /* the next call starts a new wait */
+            return ev;
+        }
+        int64_t now = now_ms();
+        if (s->waiting_since_ms < 0) s->waiting_since_ms = now;
         if (*stop) return TS_STOPPED;
         if (s->at == AT_END_RUN) {
             err_set("tstream_next called after END_RUN");
             return -1;
         }
-        if (!s->flowing && now_ms() - s->last_start_ms >= START_EVERY_MS) {
+        if (!s->flowing && now - s->last_start_ms >= START_EVERY_MS) {
             LOG_I("no batch yet: START at seq %" PRIu64 " sent again", s->c.start_seq);
-            if (send_start(s) != 0) return -1;
+            if (send_start(s, s->c.start_seq) != 0) return -1;
+        } else if (s->flowing && now - s->waiting_since_ms >= s->c.stall_ms &&
+                   now - s->last_start_ms >= s->c.stall_ms) {
+            /* At the last item handed out: the loader resends a batch already taken (dropped as
+             * stale) rather than skip a marker that carries the next batch's seq. */
+            LOG_W("nothing for %.0f s after seq %" PRIu64 ": START there again (a restarted loader carries on "
+                  "from it)", (double)(now - s->waiting_since_ms) / 1000.0, s->at_seq);
+            if (send_start(s, s->at_seq) != 0) return -1;
         }
         /* nothing to hand out, and room in the window (see the bounds above): wait for frames */
         zmq_pollitem_t it = {s->batches, 0, ZMQ_POLLIN, 0};

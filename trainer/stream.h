@@ -20,8 +20,14 @@ typedef struct {
     uint32_t epochs;                /* the run's length, sent to the loader in CTRL_START        */
     int32_t steps_per_epoch;        /* -1: the loader's (spec) value; 0: one pass; >0: this many */
     int window;                     /* reorder window (>= the loader's credit window)            */
+    int stall_ms;                   /* waiting this long for the next item once the stream flows:
+                                       START again at the current position, so that a restarted
+                                       loader carries on (a live one ignores or restarts it); 0:
+                                       TSTREAM_STALL_MS                                          */
     uint32_t height, width, channels, max_batch;  /* the only batch shape accepted              */
 } tstream_config_t;
+
+#define TSTREAM_STALL_MS 15000   /* above the loader's resend time (10 s): a lost batch is resent first */
 
 typedef enum { TS_STOPPED = 0, TS_BATCH = 1, TS_END_EPOCH = 2, TS_END_RUN = 3 } ts_event_t;
 
@@ -34,7 +40,8 @@ int tstream_open(const tstream_config_t *c, tstream_t **s);   /* 0 / -1 + err_ms
 /* Block until the next item in sequence order or *stop. Returns TS_BATCH (*batch valid until the
  * next call), TS_END_EPOCH or TS_END_RUN (*ctrl valid until the next call), TS_STOPPED when *stop was
  * set, or -1 when the sockets failed. Re-sends CTRL_START every few seconds until the first batch
- * arrives, so start order between loader and trainer does not matter. */
+ * arrives, so start order between loader and trainer does not matter, and after stall_ms without the
+ * next item, so that a loader restarted mid-run picks the stream up where the trainer is. */
 int tstream_next(tstream_t *s, const volatile sig_atomic_t *stop, const msg_batch_t **batch,
                  const msg_control_t **ctrl);
 

@@ -65,6 +65,7 @@ void trainer_config_default(trainer_config_t *c) {
     c->credits = EP_CREDITS;
     c->checkpoints_bind = EP_CHECKPOINTS_BIND;
     c->window = 8;
+    c->stall_ms = TSTREAM_STALL_MS;
     c->progress = -1;
 }
 
@@ -152,6 +153,7 @@ static int setup(trainer_t *t) {
         .epochs = (uint32_t)t->epochs,
         .steps_per_epoch = c->steps_per_epoch,
         .window = c->window,
+        .stall_ms = c->stall_ms,
         .height = (uint32_t)t->m.in_h,
         .width = (uint32_t)t->m.in_w,
         .channels = (uint32_t)t->m.in_c,

@@ -19,6 +19,7 @@ typedef struct {
     const char *resume;            /* --resume CKPT                                            */
     int checkpoint_every;          /* --checkpoint-every N steps (0: only at epoch ends)       */
     int window;                    /* reorder window, = the loader's credit window             */
+    int stall_ms;                  /* --stall-ms: START again after this long without a batch  */
     int progress;                  /* -1 auto (bar on a terminal), 0 plain lines, 1 bar        */
     void *zctx;                    /* ZeroMQ context to use; NULL: the stage makes its own     */
 } trainer_config_t;
