@@ -191,12 +191,14 @@ static void run_parity(const nn_model_t *m, int max_batch, int n2, uint64_t seed
     free(params), free(a), free(b), free(ra), free(rb), free(images), free(labels), free(la), free(lb);
 }
 
-static int parse(const char *text, nn_model_t *m) {
-    if (nn_model_parse(text, "parity", m) != 0) {
-        fprintf(stderr, "  spec: %s\n", err_msg());
-        return -1;
-    }
-    return 0;
+/* run_parity on the model of a spec text, every layer's output compared. */
+static void run_parity_spec(const char *text, int max_batch, int n2, uint64_t seed) {
+    nn_model_t m;
+    int parsed = nn_model_parse(text, "parity", &m) == 0;
+    if (!parsed) fprintf(stderr, "  spec: %s\n", err_msg());
+    REQUIRE(parsed);
+    run_parity(&m, max_batch, n2, seed, 1);
+    nn_model_free(&m);
 }
 
 #define OPTIM "[optimizer]\ntype = rmsprop\nlearning_rate = 0.001\nrho = 0.9\nepsilon = 1e-7\n" \
@@ -205,73 +207,61 @@ static int parse(const char *text, nn_model_t *m) {
 /* Model 1's layer types at a tiny size: odd sizes test the pool's floor, 3 filters of 4 test a
  * blocked layout's padding. */
 TEST(model1_like) {
-    nn_model_t m;
-    REQUIRE(parse("[model]\nname = tiny1\ninput = 27, 25, 3\n" OPTIM
-                  "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
-                  "[p1]\ntype = max_pooling2d\npool_size = 2\n"
-                  "[c2]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = relu\n"
-                  "[p2]\ntype = max_pooling2d\npool_size = 2\n"
-                  "[f]\ntype = flatten\n"
-                  "[d1]\ntype = dense\nunits = 12\nactivation = relu\n"
-                  "[d2]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
-                  &m) == 0);
-    run_parity(&m, 5, 3, 11, 1);
-    nn_model_free(&m);
+    run_parity_spec("[model]\nname = tiny1\ninput = 27, 25, 3\n" OPTIM
+                    "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                    "[p1]\ntype = max_pooling2d\npool_size = 2\n"
+                    "[c2]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = relu\n"
+                    "[p2]\ntype = max_pooling2d\npool_size = 2\n"
+                    "[f]\ntype = flatten\n"
+                    "[d1]\ntype = dense\nunits = 12\nactivation = relu\n"
+                    "[d2]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                    5, 3, 11);
 }
 
 /* Model 2's shape: dropout after the flatten, at a high rate so that many elements drop. */
 TEST(model2_like_dropout) {
-    nn_model_t m;
-    REQUIRE(parse("[model]\nname = tiny2\ninput = 30, 30, 3\n" OPTIM
-                  "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
-                  "[p1]\ntype = max_pooling2d\npool_size = 2\n"
-                  "[c2]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
-                  "[p2]\ntype = max_pooling2d\npool_size = 2\n"
-                  "[f]\ntype = flatten\n"
-                  "[drop]\ntype = dropout\nrate = 0.5\n"
-                  "[d1]\ntype = dense\nunits = 16\nactivation = relu\n"
-                  "[d2]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
-                  &m) == 0);
-    run_parity(&m, 4, 3, 12, 1);
-    nn_model_free(&m);
+    run_parity_spec("[model]\nname = tiny2\ninput = 30, 30, 3\n" OPTIM
+                    "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                    "[p1]\ntype = max_pooling2d\npool_size = 2\n"
+                    "[c2]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                    "[p2]\ntype = max_pooling2d\npool_size = 2\n"
+                    "[f]\ntype = flatten\n"
+                    "[drop]\ntype = dropout\nrate = 0.5\n"
+                    "[d1]\ntype = dense\nunits = 16\nactivation = relu\n"
+                    "[d2]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                    4, 3, 12);
 }
 
 /* The other combinations the backend supports: odd filter counts (padded blocked layouts), linear
  * and sigmoid conv activations (no ReLU mask for the pool to take over), a pool of 3, a conv right
  * after a conv, dropout on an image tensor and after a dense layer. */
 TEST(other_layer_combinations) {
-    nn_model_t m;
-    REQUIRE(parse("[model]\nname = tiny3\ninput = 20, 23, 2\n" OPTIM
-                  "[c1]\ntype = conv2d\nfilters = 5\nkernel_size = 3\nactivation = sigmoid\n"
-                  "[c2]\ntype = conv2d\nfilters = 6\nkernel_size = 2\nactivation = linear\n"
-                  "[p1]\ntype = max_pooling2d\npool_size = 3\n"
-                  "[drop1]\ntype = dropout\nrate = 0.3\n"
-                  "[c3]\ntype = conv2d\nfilters = 7\nkernel_size = 3\nactivation = relu\n"
-                  "[f]\ntype = flatten\n"
-                  "[d1]\ntype = dense\nunits = 9\nactivation = sigmoid\n"
-                  "[drop2]\ntype = dropout\nrate = 0.25\n"
-                  "[d2]\ntype = dense\nunits = 6\nactivation = linear\n"
-                  "[d3]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
-                  &m) == 0);
-    run_parity(&m, 4, 1, 13, 1);
-    nn_model_free(&m);
+    run_parity_spec("[model]\nname = tiny3\ninput = 20, 23, 2\n" OPTIM
+                    "[c1]\ntype = conv2d\nfilters = 5\nkernel_size = 3\nactivation = sigmoid\n"
+                    "[c2]\ntype = conv2d\nfilters = 6\nkernel_size = 2\nactivation = linear\n"
+                    "[p1]\ntype = max_pooling2d\npool_size = 3\n"
+                    "[drop1]\ntype = dropout\nrate = 0.3\n"
+                    "[c3]\ntype = conv2d\nfilters = 7\nkernel_size = 3\nactivation = relu\n"
+                    "[f]\ntype = flatten\n"
+                    "[d1]\ntype = dense\nunits = 9\nactivation = sigmoid\n"
+                    "[drop2]\ntype = dropout\nrate = 0.25\n"
+                    "[d2]\ntype = dense\nunits = 6\nactivation = linear\n"
+                    "[d3]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                    4, 1, 13);
 }
 
 /* Channels in multiples of 16 past the first layer, where "cpu" uses Winograd's algorithm (its
  * rounding differs from the direct sums, still within the tolerances: measured <= 0.03 of the bound
  * on model 1 below). */
 TEST(winograd_shapes) {
-    nn_model_t m;
-    REQUIRE(parse("[model]\nname = tiny4\ninput = 24, 22, 3\n" OPTIM
-                  "[c1]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = relu\n"
-                  "[c2]\ntype = conv2d\nfilters = 32\nkernel_size = 3\nactivation = relu\n"
-                  "[p1]\ntype = max_pooling2d\npool_size = 2\n"
-                  "[c3]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = linear\n"
-                  "[f]\ntype = flatten\n"
-                  "[d1]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
-                  &m) == 0);
-    run_parity(&m, 3, 2, 15, 1);
-    nn_model_free(&m);
+    run_parity_spec("[model]\nname = tiny4\ninput = 24, 22, 3\n" OPTIM
+                    "[c1]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = relu\n"
+                    "[c2]\ntype = conv2d\nfilters = 32\nkernel_size = 3\nactivation = relu\n"
+                    "[p1]\ntype = max_pooling2d\npool_size = 2\n"
+                    "[c3]\ntype = conv2d\nfilters = 16\nkernel_size = 3\nactivation = linear\n"
+                    "[f]\ntype = flatten\n"
+                    "[d1]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                    3, 2, 15);
 }
 
 /* The real model 1 at 150 x 150 on a batch of 2 (the reference needs a few seconds for it). */
