@@ -86,6 +86,26 @@ wait_running() {   # until the script, loader, 2 augmenters, trainer and evaluat
     fail "the run's processes did not all start"
 }
 
+wait_first_checkpoint() {   # until epoch 1's checkpoint is written, the run still going
+    for _ in $(seq 600); do
+        [ -s "$work/run/ckpt-epoch-001.safetensors" ] && return 0
+        kill -0 "$pp" 2>/dev/null || fail "the pipeline ended before its first checkpoint"
+        sleep 0.1
+    done
+    fail "no checkpoint within 60 s"
+}
+
+expect_history_epochs() {   # expect_history_epochs "1 2 ...": the epochs of history.csv's rows
+    local got
+    got=$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')
+    [ "$got" = "$1 " ] || fail "history.csv rows: $got(want $1)"
+}
+
+new_version() {   # new_version FILE: the pipeline script, longer, failing wherever a stale read lands
+    { for i in $(seq 200); do echo "echo 'stale read of the edited script ($i)' >&2; exit 97"; done
+      cat "$root/scripts/pipeline"; } >"$1"
+}
+
 png_size() {   # "WIDTHxHEIGHT" of a PNG file, or nothing when it is not one
     [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 0
     local w h
@@ -112,8 +132,7 @@ run)
     done
     head -n 1 "$work/run/history.csv" | grep -q '^epoch,step,loss,accuracy,val_loss,val_accuracy,' ||
         fail "history.csv header: $(head -n 1 "$work/run/history.csv")"
-    [ "$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 2 " ] ||
-        fail "history.csv rows: $(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')"
+    expect_history_epochs "1 2"
     size=$(png_size "$work/run/curves.png")
     [ -n "$size" ] || fail "curves.png is not a PNG"
     grep -q "Outputs in $work/run" "$work/out.log" || fail "the outputs' folder is not printed"
@@ -122,12 +141,7 @@ run)
     ;;
 interrupt)
     start_pipeline 50 5
-    for _ in $(seq 600); do
-        [ -s "$work/run/ckpt-epoch-001.safetensors" ] && break
-        kill -0 "$pp" 2>/dev/null || fail "the pipeline ended before its first checkpoint"
-        sleep 0.1
-    done
-    [ -s "$work/run/ckpt-epoch-001.safetensors" ] || fail "no checkpoint within 60 s"
+    wait_first_checkpoint
     [ -n "$(run_pids)" ] || fail "no process of the run found by its marker"
     kill -INT -- "-$pp"   # Ctrl-C: the whole process group
     wait "$pp"; rc=$?; pp=""
@@ -146,11 +160,7 @@ killed)
 loader)
     export PAWPIPE_STALL_MS=1500   # the trainer's wait before it sends START again (default 15 s)
     start_pipeline 6 5
-    for _ in $(seq 600); do
-        [ -s "$work/run/ckpt-epoch-001.safetensors" ] && break
-        kill -0 "$pp" 2>/dev/null || fail "the pipeline ended before its first checkpoint"
-        sleep 0.1
-    done
+    wait_first_checkpoint
     loader=""
     for p in $(run_pids); do
         case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$bin/loader "*) loader=$p ;; esac
@@ -160,8 +170,7 @@ loader)
     wait_exit 60
     [ $rc -eq 0 ] || fail "pipeline exited $rc after its loader was killed"
     grep -q "restarting it" "$work/out.log" || fail "the script did not say it restarted the loader"
-    [ "$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 2 3 4 5 6 " ] ||
-        fail "history.csv rows: $(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')"
+    expect_history_epochs "1 2 3 4 5 6"
     grep -q "START there again" "$work/run/logs/trainer.log" || fail "the trainer did not send START again"
     echo "loader: killed after epoch 1, restarted, and all 6 epochs trained and scored"
     ;;
@@ -171,9 +180,7 @@ edited)
     script="$work/scripts/pipeline"
     start_pipeline 4 5
     wait_running
-    # a new version: longer, so every offset moves, and failing wherever a stale read lands
-    { for i in $(seq 200); do echo "echo 'stale read of the edited script ($i)' >&2; exit 97"; done
-      cat "$root/scripts/pipeline"; } >"$script.new"
+    new_version "$script.new"
     chmod +x "$script.new"
     mv "$script.new" "$script"   # as git does: a new file under the old name
     wait "$pp"; rc=$?; pp=""
@@ -183,8 +190,7 @@ edited)
     cp "$root/scripts/pipeline" "$script"
     start_pipeline 4 5
     wait_running
-    { for i in $(seq 200); do echo "echo 'stale read of the edited script ($i)' >&2; exit 97"; done
-      cat "$root/scripts/pipeline"; } >"$work/new"
+    new_version "$work/new"
     cat "$work/new" >"$script"
     wait "$pp"; rc=$?; pp=""
     grep -q "stale read" "$work/out.log" && fail "the running script read the file rewritten in place"
