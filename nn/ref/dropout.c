@@ -1,17 +1,13 @@
 /* dropout.c: reference inverted dropout with a counter-based mask (the same on every backend). */
-#include "common/rng.h"
+#include "nn/ops.h"
 #include "nn/ref/kernels.h"
 
-/* The scale of kept elements, 1 / (1 - rate), rounded to float once so every backend multiplies
- * by the same number. */
-static float keep_scale(double rate) { return rate < 1.0 ? (float)(1.0 / (1.0 - rate)) : 0.0f; }
-
 /* y (count) in place, count = n * features of the whole batch tensor, element i being the i-th in
- * NHWC order: kept when rng_uniform_at(seed, stream, i) >= rate (then scaled), zeroed otherwise. */
+ * NHWC order: kept when rng_uniform_at(seed, stream, i) >= rate (then scaled by 1 / (1 - rate),
+ * rounded to float once), zeroed otherwise. */
 void ref_dropout_forward(float *y, size_t count, double rate, uint64_t seed, uint64_t stream) {
-    float scale = keep_scale(rate);
-    for (size_t i = 0; i < count; i++)
-        y[i] = rng_uniform_at(seed, stream, i) >= rate ? y[i] * scale : 0.0f;
+    float scale = op_dropout_scale(rate);
+    for (size_t i = 0; i < count; i++) y[i] = op_dropout(seed, stream, i, rate, scale, y[i]);
 }
 
 /* dy (count) in place with the forward's mask and scale. */
