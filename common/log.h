@@ -2,6 +2,10 @@
 #ifndef PAWPIPE_LOG_H
 #define PAWPIPE_LOG_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
 /* Name the process (e.g. "loader") and the lowest level printed. Reads PAWPIPE_LOG_LEVEL
@@ -21,5 +25,9 @@ void log_set_thread_name(const char *name);
 #define LOG_I(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define LOG_W(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define LOG_E(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,7 @@ void evaluator_config_default(evaluator_config_t *c) {
     c->checkpoints = EP_CHECKPOINTS;
     c->split = "validation";
     c->backend = "cpu";
+    c->precision = "fp32";
     c->validation_steps = -1;
     c->rcvhwm = 2;
 }
@@ -90,7 +91,7 @@ int eval_load_checkpoint_file(const evaluator_config_t *c, const char *path, int
     float *params = NULL, *rms = NULL;
     TRY(nn_ckpt_load(path, &m, &info, &params, &rms));
     int rc = -1;
-    TRY_GOTO(scorer_use_spec(s, m.spec_text, path, c->backend, batch > 0 ? batch : c->batch_size), done);
+    TRY_GOTO(scorer_use_spec(s, m.spec_text, path, c->backend, c->precision, batch > 0 ? batch : c->batch_size), done);
     CHECK_GOTO(s->model.n_params == m.n_params, done);
     TRY_GOTO(scorer_set_params(s, params), done);
     if (epoch) *epoch = info.epoch;

@@ -23,7 +23,8 @@ typedef struct {
     const char *checkpoints;   /* --checkpoints ENDPOINT: the trainer's PUB socket (SUB connects) */
     const char *data_dir;      /* --data DIR: DIR/<split>/<class>/...                            */
     const char *split;         /* --split: "validation" (default) or "test"                        */
-    const char *backend;       /* --backend ref|cpu|cuda                                           */
+    const char *backend;       /* --backend ref|cpu|cpu-direct|cuda                                */
+    const char *precision;     /* --precision fp32|tf32 (tf32: cuda only)                          */
     const char *run_dir;       /* --run-dir DIR: history.csv and curves.png go here; NULL: neither */
     const char *classes;       /* --classes "a,b": names of class 0 and 1 for predictions; NULL:
                                   the data set's folder names, else "cats,dogs"                     */

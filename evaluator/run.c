@@ -117,7 +117,7 @@ static int score_message(session_t *s, const msg_checkpoint_t *ck, const volatil
     const evaluator_config_t *c = s->c;
     char label[64];
     snprintf(label, sizeof label, "checkpoint epoch %u", ck->epoch);
-    if (scorer_use_spec(&s->scorer, ck->spec, label, c->backend, c->batch_size) != 0 ||
+    if (scorer_use_spec(&s->scorer, ck->spec, label, c->backend, c->precision, c->batch_size) != 0 ||
         scorer_set_tensors(&s->scorer, ck) != 0) {
         LOG_E("refusing the checkpoint of epoch %u step %llu: %s", ck->epoch,
               (unsigned long long)ck->step, err_msg());
@@ -158,7 +158,7 @@ static int catch_up(session_t *s, const volatile sig_atomic_t *stop) {
 /* Fail at start-up, not at the first checkpoint, when the data or the backend cannot be had. */
 static int check_setup(const evaluator_config_t *c) {
     CHECK(c->data_dir != NULL, "no data set: give --data DIR (DIR/%s/<class>/*.jpg)", c->split);
-    if (!nn_backend_find(c->backend)) return -1;   /* err_msg() names the backends there are */
+    if (!nn_backend_usable(c->backend)) return -1;   /* err_msg() names the backends there are, or says why not */
     ds_split_t ds = {0};
     int64_t ignored = 0;
     int rc = ds_index(c->data_dir, c->split, 2, &ds, &ignored);

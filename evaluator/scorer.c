@@ -27,13 +27,19 @@ void scorer_free(scorer_t *s) {
     memset(s, 0, sizeof *s);
 }
 
-int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const char *backend, int batch) {
-    if (s->have_model && strcmp(s->model.spec_text, spec_text) == 0 &&
-        strcmp(s->backend_name, backend) == 0 && (batch == 0 || batch == s->batch))
+int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const char *backend, const char *precision,
+                    int batch) {
+    nn_options_t opts = {0};
+    if (nn_precision_parse(precision ? precision : "fp32", &opts.precision) != 0) {
+        err_set("--precision: '%s' is not fp32 or tf32", precision);
+        return -1;
+    }
+    if (s->have_model && strcmp(s->model.spec_text, spec_text) == 0 && strcmp(s->backend_name, backend) == 0 &&
+        s->opts.precision == opts.precision && (batch == 0 || batch == s->batch))
         return 0;
     drop_model(s);
-    const nn_backend_t *be = nn_backend_find(backend);
-    if (!be) return -1;   /* err_msg() names the backends there are */
+    const nn_backend_t *be = nn_backend_usable(backend);
+    if (!be) return -1;   /* err_msg() names the backends there are, or says why this one cannot run */
     TRY(nn_model_parse(spec_text, label, &s->model));
     s->have_model = 1;
     s->batch = batch > 0 ? batch : s->model.train.batch_size > 0 ? s->model.train.batch_size : 32;
@@ -42,8 +48,9 @@ int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const
                "model %s: %d parameter tensors", s->model.name, s->n_views);
     s->params = malloc(s->model.n_params * sizeof(float));
     CHECK_GOTO(s->params != NULL, fail, "out of memory for %zu parameters", s->model.n_params);
-    TRY_GOTO(be->create(&s->model, s->batch, &s->ctx), fail);
+    TRY_GOTO(be->create(&s->model, s->batch, &opts, &s->ctx), fail);
     s->be = be;
+    s->opts = opts;
     snprintf(s->backend_name, sizeof s->backend_name, "%s", backend);
     LOG_I("model %s (%zu parameters, input %dx%dx%d) on backend %s, batches of %d", s->model.name,
           s->model.n_params, s->model.in_h, s->model.in_w, s->model.in_c, be->name, s->batch);

@@ -17,6 +17,7 @@ typedef struct {
     nn_model_t model;
     int have_model;
     char backend_name[32];
+    nn_options_t opts;
     const nn_backend_t *be;
     void *ctx;
     int batch;                 /* images per forward pass (the backend's max_batch)   */
@@ -28,10 +29,11 @@ typedef struct {
     int64_t cap;
 } scorer_t;
 
-/* Make s hold the model of spec_text (label names it in errors) on backend, in batches of batch
- * (0: the spec's batch_size). Keeps the current model and context when spec, backend and batch are
- * unchanged. 0 / -1 + err_msg() (a bad spec: s is left empty and can be used again). */
-int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const char *backend, int batch);
+/* Make s hold the model of spec_text (label names it in errors) on backend at precision ("fp32",
+ * "tf32"), in batches of batch (0: the spec's batch_size). Keeps the current model and context when
+ * spec, backend, precision and batch are unchanged. 0 / -1 + err_msg() (a bad spec: s is left empty and can be used again). */
+int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const char *backend, const char *precision,
+                    int batch);
 
 /* Load the weights: from a checkpoint message, every parameter tensor matched by name, dtype, shape
  * and size (a missing, misshapen or unknown tensor refuses the checkpoint; "<name>.rms" optimizer

@@ -32,6 +32,30 @@ int nn_check_layer_output(const char *be, const nn_model_t *m, int layer, int la
     return 0;
 }
 
+int nn_check_options(const char *be, const nn_options_t *opts, int tf32_ok) {
+    if (!opts) return 0;
+    CHECK(opts->precision == NN_PRECISION_FP32 || (opts->precision == NN_PRECISION_TF32 && tf32_ok),
+          "%s: precision %s is not available on this backend (only fp32)", be, nn_precision_name(opts->precision));
+    return 0;
+}
+
+int nn_check_stage(const char *be, const uint8_t *images, const float *labels, int n, int max_batch) {
+    CHECK(images && labels, "%s: stage", be);
+    return nn_check_batch(be, n, max_batch);
+}
+
+void nn_sums_add(nn_sums_t *s, const nn_stats_t *st, int n) {
+    s->loss_sum += st->loss * n;
+    s->correct += st->accuracy * n;
+    s->images += n;
+    s->steps += 1;
+}
+
+void nn_sums_read(nn_sums_t *s, nn_sums_t *out, int reset) {
+    if (out) *out = *s;
+    if (reset) memset(s, 0, sizeof *s);
+}
+
 void nn_loss_stats(const float *logits, const float *labels, int n, float *dlogits, nn_stats_t *stats) {
     double accuracy = 0.0;
     double loss = ref_sigmoid_bce(logits, labels, n, dlogits, &accuracy);
@@ -40,3 +64,13 @@ void nn_loss_stats(const float *logits, const float *labels, int n, float *dlogi
         stats->accuracy = accuracy;
     }
 }
+
+/* backend.h: the names of the precisions (here, in nn_ref, which every backend links). */
+int nn_precision_parse(const char *name, nn_precision_t *out) {
+    if (name && strcmp(name, "fp32") == 0) *out = NN_PRECISION_FP32;
+    else if (name && strcmp(name, "tf32") == 0) *out = NN_PRECISION_TF32;
+    else return -1;
+    return 0;
+}
+
+const char *nn_precision_name(nn_precision_t p) { return p == NN_PRECISION_TF32 ? "tf32" : "fp32"; }

@@ -7,6 +7,10 @@
 
 #include "nn/backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The top of create(): model, ctx and max_batch > 0 given (*ctx set to NULL), then what no backend
  * runs: a layer count outside 1..NN_MAX_LAYERS, an optimizer other than RMSprop, an activation on
  * a parameter-free layer, an output layer that is neither linear nor sigmoid. Backends add their own. */
@@ -18,8 +22,22 @@ int nn_check_batch(const char *be, int n, int max_batch);
 /* layer_output(), once its pointers are checked: a layer of the model, after a forward pass (last_n > 0). */
 int nn_check_layer_output(const char *be, const nn_model_t *m, int layer, int last_n);
 
+/* create()'s options: NULL or fp32 (precision tf32 is for backends with tf32 arithmetic: tf32_ok). */
+int nn_check_options(const char *be, const nn_options_t *opts, int tf32_ok);
+
+/* The synchronous backends' stage(): 0 < n <= max_batch and the pointers given. */
+int nn_check_stage(const char *be, const uint8_t *images, const float *labels, int n, int max_batch);
+
+/* Running sums: add a step of n images; read them into out (may be NULL) and, with reset, zero them. */
+void nn_sums_add(nn_sums_t *s, const nn_stats_t *st, int n);
+void nn_sums_read(nn_sums_t *s, nn_sums_t *out, int reset);
+
 /* The loss of forward_backward: mean BCE of n logits against labels, its gradient into dlogits,
  * and (stats not NULL) the loss and accuracy reported. */
 void nn_loss_stats(const float *logits, const float *labels, int n, float *dlogits, nn_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "common/aug.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define NN_MAX_LAYERS 32
 #define NN_NAME_MAX 64
 
@@ -77,6 +81,11 @@ const char *nn_act_name(nn_act_t a);
 /* Floats in one image's output of layer l: out_h * out_w * out_c. */
 size_t nn_layer_out_size(const nn_layer_t *l);
 
+/* Floating-point operations of one training step on batch images: the multiply-adds (2 FLOPs each)
+ * of the conv2d and dense layers' forward, backward-filter and backward-data products (none for the
+ * first layer's input); element-wise work is not counted. For TFLOP/s figures. */
+double nn_train_flops(const nn_model_t *m, int batch);
+
 /* The Keras-style table: Layer (type), Output Shape, Param #, then Total/Trainable params. */
 void nn_model_summary(const nn_model_t *m, FILE *out);
 
@@ -96,5 +105,9 @@ int nn_param_views(const nn_model_t *m, nn_param_view_t *views, int cap);
 
 /* Glorot-uniform kernels, zero biases, as Keras does; a pure function of seed. */
 void nn_init_params(const nn_model_t *m, uint64_t seed, float *params);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

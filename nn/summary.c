@@ -50,3 +50,15 @@ void nn_model_summary(const nn_model_t *m, FILE *out) {
     fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n", total, total);
     rule(out, '_', width);
 }
+
+double nn_train_flops(const nn_model_t *m, int batch) {
+    double flops = 0.0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer_t *l = &m->layers[i];
+        double macs = 0.0;   /* of the forward product, per image */
+        if (l->type == NN_CONV2D) macs = (double)l->out_h * l->out_w * l->filters * l->kernel * l->kernel * l->in_c;
+        else if (l->type == NN_DENSE) macs = (double)l->in_h * l->in_w * l->in_c * l->units;
+        flops += 2.0 * macs * (i > 0 ? 3 : 2);
+    }
+    return flops * batch;
+}

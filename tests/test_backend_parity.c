@@ -1,13 +1,19 @@
-/* test_backend_parity.c: the oneDNN backends ("cpu", with Winograd convolutions where they fit, and
- * "cpu-direct") against the reference backend ("ref"), which is the specification: logits, loss, accuracy, every layer's output, every gradient, and parameters and
- * RMSprop state after two updates, on random images and random (non-zero bias) weights, for every
- * layer type, with dropout on and off, full and short batches.
+/* test_backend_parity.c: every backend of the registry (nn_backend_at) against the reference backend
+ * ("ref"), which is the specification: logits, loss, accuracy, every layer's output, every gradient,
+ * and parameters and RMSprop state after two updates, on random images and random (non-zero bias)
+ * weights, for every layer type, with dropout on and off, full and short batches; then the
+ * training-loop calls (stage, step, sums) against forward_backward + update on the same backend.
+ *
+ * Usage: test_backend_parity --device cpu|gpu SRC_DIR: the backends that compute on that device, in
+ * registry order ("cpu" and "cpu-direct"; "cuda"). A backend that cannot run on this machine (no GPU)
+ * is reported as skipped with the reason, and the run exits 77 when nothing ran.
  *
  * Tolerances. Both backends compute in float32 but sum in different orders (oneDNN blocks and
  * vectorises the reductions, the reference sums in loop order), so results differ by a few units of
  * float32 rounding times the growth over the sums: a value summed over K terms moves by about
  * sqrt(K) * 6e-8 of the terms' magnitude, at most ~1e-5 relative here (K <= 6272 for a forward
- * value, up to ~44,000 for a kernel gradient over batch and positions). The two backends can also
+ * value, up to ~44,000 for a kernel gradient over batch and positions). The same bounds hold for
+ * cuda in fp32 (cuDNN's FMA algorithms, cuBLAS without TF32); tf32 is not compared here. The two backends can also
  * disagree on a discrete choice when two values are within that rounding of each other: which of two
  * near-equal maxima a pool routes its gradient to, or whether a pre-activation within 1e-7 of 0
  * passes the ReLU. Such a flip changes one term of a sum, not the sum's scale. So each tensor is
@@ -36,7 +42,7 @@
 #define TOL_GRAD 1e-3
 
 static const char *src_dir = ".";   /* for models/model1.ini: argv[1] */
-static const char *g_cpu = "cpu";    /* the backend under test: each test runs for both oneDNN ones */
+static const char *g_be = "cpu";     /* the backend under test: each test runs for every one chosen */
 
 /* Uniform values in [lo, hi) from a fixed Philox stream. */
 static void fill(float *a, size_t n, uint64_t stream, float lo, float hi) {
@@ -59,14 +65,14 @@ static int close_enough(const char *what, const float *a, const float *b, size_t
     double bound = tol * (scale > 0 ? scale : 1e-30);
     int ok = finite && worst <= bound;
     if (!ok || getenv("PARITY_VERBOSE"))
-        fprintf(stderr, "  %-28s n=%-8zu max|ref|=%-10.3g max err=%-10.3g (%.3g of the bound) at %zu: cpu %.9g ref %.9g%s\n",
-                what, n, scale, worst, worst / bound, wi, a[wi], b[wi], ok ? "" : "  <-- FAIL");
+        fprintf(stderr, "  %-28s n=%-8zu max|ref|=%-10.3g max err=%-10.3g (%.3g of the bound) at %zu: %s %.9g ref %.9g%s\n",
+                what, n, scale, worst, worst / bound, wi, g_be, a[wi], b[wi], ok ? "" : "  <-- FAIL");
     return ok;
 }
 
 typedef struct {
     nn_model_t m;
-    const nn_backend_t *be[2];   /* cpu, ref */
+    const nn_backend_t *be[2];   /* the backend under test, ref */
     void *ctx[2];
     int max_batch;
 } pair_t;
@@ -75,11 +81,11 @@ static int pair_open(pair_t *p, const nn_model_t *m, int max_batch) {
     memset(p, 0, sizeof(*p));
     p->m = *m;
     p->max_batch = max_batch;
-    p->be[0] = nn_backend_find(g_cpu);
+    p->be[0] = nn_backend_find(g_be);
     p->be[1] = nn_backend_find("ref");
     if (!p->be[0] || !p->be[1]) return -1;
     for (int k = 0; k < 2; k++)
-        if (p->be[k]->create(m, max_batch, &p->ctx[k]) != 0) {
+        if (p->be[k]->create(m, max_batch, NULL, &p->ctx[k]) != 0) {
             fprintf(stderr, "  create %s: %s\n", p->be[k]->name, err_msg());
             return -1;
         }
@@ -93,7 +99,7 @@ static void pair_close(pair_t *p) {
 
 static size_t out_count(const nn_layer_t *l, int n) { return (size_t)n * l->out_h * l->out_w * l->out_c; }
 
-/* Every layer's output of the last forward pass, cpu against ref. */
+/* Every layer's output of the last forward pass, the backend against ref. */
 static int compare_layers(pair_t *p, int n, const char *when) {
     int ok = 1;
     for (int i = 0; i < p->m.n_layers; i++) {
@@ -112,7 +118,7 @@ static int compare_layers(pair_t *p, int n, const char *when) {
     return ok;
 }
 
-/* Each parameter tensor (kernel, bias) of buffers a (cpu) and b (ref), separately. */
+/* Each parameter tensor (kernel, bias) of buffers a (the backend) and b (ref), separately. */
 static int compare_params(const nn_model_t *m, const float *a, const float *b, const char *what, double tol) {
     nn_param_view_t v[NN_MAX_PARAM_VIEWS];
     int nv = nn_param_views(m, v, NN_MAX_PARAM_VIEWS), ok = 1;
@@ -274,17 +280,101 @@ TEST(model1_full_size) {
     nn_model_free(&m);
 }
 
+/* The training loop's calls on the backend under test: stage + step on a context must give the same
+ * parameters, RMSprop state and loss sums as forward_backward + update on another one, bit for bit
+ * (cuda: the step is a replayed CUDA graph, forward_backward launches kernel by kernel), over four
+ * steps of full and short batches, the first two staged back to back before any result is read. */
+TEST(staged_steps_equal_direct) {
+    nn_model_t m;
+    REQUIRE(nn_model_parse("[model]\nname = tiny5\ninput = 26, 24, 3\n" OPTIM
+                           "[c1]\ntype = conv2d\nfilters = 8\nkernel_size = 3\nactivation = relu\n"
+                           "[p1]\ntype = max_pooling2d\npool_size = 2\n"
+                           "[f]\ntype = flatten\n"
+                           "[drop]\ntype = dropout\nrate = 0.3\n"
+                           "[d1]\ntype = dense\nunits = 1\nactivation = sigmoid\n",
+                           "parity", &m) == 0);
+    const nn_backend_t *be = nn_backend_find(g_be);
+    REQUIRE(be);
+    void *staged = NULL, *direct = NULL;
+    int max_batch = 4, ns[4] = {4, 2, 4, 3};
+    size_t np = m.n_params, img = (size_t)m.in_h * m.in_w * m.in_c;
+    float *params = malloc(sizeof(float) * np), *pa = malloc(sizeof(float) * np), *pb = malloc(sizeof(float) * np);
+    float *ra = malloc(sizeof(float) * np), *rb = malloc(sizeof(float) * np), labels[4] = {1, 0, 0, 1};
+    uint8_t *images = malloc(img * max_batch * 4);
+    REQUIRE(params && pa && pb && ra && rb && images);
+    REQUIRE(be->create(&m, max_batch, NULL, &staged) == 0 && be->create(&m, max_batch, NULL, &direct) == 0);
+    nn_init_params(&m, 5, params);
+    rng_t r;
+    rng_init(&r, 5, 2);
+    for (size_t i = 0; i < img * max_batch * 4; i++) images[i] = (uint8_t)(rng_u32(&r) >> 24);
+    REQUIRE(be->set_params(staged, params, NULL) == 0 && be->set_params(direct, params, NULL) == 0);
+    double loss_sum = 0.0, correct = 0.0;
+    for (int s = 0; s < 4; s++) {
+        const uint8_t *x = images + img * max_batch * s;
+        uint64_t seed = rng_derive(99, (uint64_t)s);
+        nn_stats_t st;
+        REQUIRE(be->stage(staged, x, labels, ns[s], seed) == 0);
+        REQUIRE(be->step(staged, m.optim.learning_rate) == 0);
+        REQUIRE(be->forward_backward(direct, x, labels, ns[s], seed, &st) == 0);
+        REQUIRE(be->update(direct, m.optim.learning_rate) == 0);
+        loss_sum += st.loss * ns[s];
+        correct += st.accuracy * ns[s];
+    }
+    nn_sums_t sums;
+    REQUIRE(be->sums(staged, &sums, 1) == 0);
+    EXPECT(sums.steps == 4 && sums.images == 13);
+    EXPECT_NEAR(sums.loss_sum, loss_sum, 1e-9, 1e-9);
+    EXPECT_NEAR(sums.correct, correct, 1e-9, 1e-9);
+    REQUIRE(be->sums(staged, &sums, 0) == 0);
+    EXPECT(sums.steps == 0 && sums.images == 0 && sums.loss_sum == 0);
+    REQUIRE(be->get_params(staged, pa, ra) == 0 && be->get_params(direct, pb, rb) == 0);
+    EXPECT(memcmp(pa, pb, sizeof(float) * np) == 0);
+    EXPECT(memcmp(ra, rb, sizeof(float) * np) == 0);
+    EXPECT(memcmp(pa, params, sizeof(float) * np) != 0);   /* and the steps did change something */
+    EXPECT(be->step(staged, m.optim.learning_rate) == -1);   /* nothing staged: refused */
+    be->destroy(&staged);
+    be->destroy(&direct);
+    EXPECT(staged == NULL && direct == NULL);
+    free(params), free(pa), free(pb), free(ra), free(rb), free(images);
+    nn_model_free(&m);
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: test_backend_parity --device cpu|gpu [SRC_DIR]\n");
+    return 2;
+}
+
 int main(int argc, char **argv) {
-    if (argc > 1) src_dir = argv[1];
-    const char *cpus[] = {"cpu", "cpu-direct"};
-    for (int k = 0; k < 2; k++) {
-        g_cpu = cpus[k];
-        fprintf(stderr, "== %s against ref\n", g_cpu);
+    const char *device = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
+        else if (argv[i][0] != '-') src_dir = argv[i];
+        else return usage();
+    }
+    if (!device || (strcmp(device, "cpu") != 0 && strcmp(device, "gpu") != 0)) return usage();
+    int chosen = 0;
+    for (int k = 0; k < nn_backend_count(); k++) {
+        const nn_backend_t *be = nn_backend_at(k);
+        if (strcmp(be->device, device) != 0 || strcmp(be->name, "ref") == 0) continue;
+        chosen++;
+        char why[256] = "";
+        if (be->available && !be->available(why, sizeof why)) {
+            fprintf(stderr, "== %s: skipped: it cannot run here: %s\n", be->name, why);
+            t_skipped++;
+            continue;
+        }
+        g_be = be->name;
+        fprintf(stderr, "== %s against ref\n", g_be);
         RUN(model1_like);
         RUN(model2_like_dropout);
         RUN(other_layer_combinations);
         RUN(winograd_shapes);
         RUN(model1_full_size);
+        RUN(staged_steps_equal_direct);
+    }
+    if (chosen == 0) {
+        fprintf(stderr, "this build has no %s backend besides ref (registry: %s)\n", device, nn_backend_names());
+        return strcmp(device, "gpu") == 0 ? 77 : 1;
     }
     return TEST_SUMMARY();
 }

@@ -152,7 +152,7 @@ static int fx_ref_forward(const nn_model_t *m, const float *params, const uint8_
                           float *logits, int layer, float *layer_out) {
     const nn_backend_t *be = nn_backend_find("ref");
     void *ctx = NULL;
-    if (!be || be->create(m, n, &ctx) != 0) return -1;
+    if (!be || be->create(m, n, NULL, &ctx) != 0) return -1;
     int rc = be->set_params(ctx, params, NULL) == 0 && be->predict(ctx, images, n, logits) == 0 &&
                      (!layer_out || be->layer_output(ctx, layer, layer_out) == 0)
                  ? 0

@@ -201,7 +201,7 @@ static int setup(void) {
     be = nn_backend_find("ref");
     params0 = calloc(model.n_params, sizeof(float));
     if (!be || !params0 || gather("init.", params0) != 0) return -1;
-    TRY(be->create(&model, fx.batch, &ctx));
+    TRY(be->create(&model, fx.batch, NULL, &ctx));
     return be->set_params(ctx, params0, NULL);
 }
 

@@ -404,7 +404,7 @@ TEST(ref_network) {
     REQUIRE(m.n_params == 3 * 3 * 3 * 4 + 4 + 3 * 3 * 4 * 4 + 4 + 16 * 8 + 8 + 8 + 1);
     static net_case_t t;
     t.be = &nn_backend_ref;
-    REQUIRE(t.be->create(&m, NET_N, &t.ctx) == 0);
+    REQUIRE(t.be->create(&m, NET_N, NULL, &t.ctx) == 0);
     t.params = malloc(m.n_params * sizeof(float));
     float *ga = malloc(m.n_params * sizeof(float));
     REQUIRE(t.params && ga);
@@ -455,7 +455,7 @@ TEST(ref_network_modes) {
     REQUIRE(nn_model_parse(tiny_spec, "tiny_spec", &m) == 0);
     const nn_backend_t *be = &nn_backend_ref;
     void *ctx = NULL;
-    REQUIRE(be->create(&m, NET_N, &ctx) == 0);
+    REQUIRE(be->create(&m, NET_N, NULL, &ctx) == 0);
     float *p = malloc(m.n_params * sizeof(float));
     REQUIRE(p);
     fill(p, m.n_params, 200, -0.3f, 0.3f);

@@ -17,6 +17,7 @@
 #include "common/timeutil.h"
 #include "image/image.h"
 #include "loader/loader.h"
+#include "nn/backend.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "proto/sock.h"
@@ -392,6 +393,13 @@ TEST(resumed_runs_end_bit_identical) {
 }
 
 int main(int argc, char **argv) {
+    if (getenv("PAWPIPE_TEST_BACKEND")) g_backend = getenv("PAWPIPE_TEST_BACKEND");
+    const nn_backend_t *be = nn_backend_find(g_backend);
+    if (!be || !nn_backend_usable(g_backend)) {   /* only a GPU backend on a machine without one skips */
+        int skip = be && strcmp(be->device, "gpu") == 0;
+        printf("%s: %s\n", skip ? "skipped" : "error", err_msg());
+        return skip ? 77 : 1;
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: %s GEN_DATASET\n", argv[0]);
         return 2;
@@ -416,7 +424,6 @@ int main(int argc, char **argv) {
         return 1;
     }
     fprintf(stderr, "data set: 200 training pictures in %.1f s\n", now_s() - t0);
-    if (getenv("PAWPIPE_TEST_BACKEND")) g_backend = getenv("PAWPIPE_TEST_BACKEND");
     g_zctx = zmq_ctx_new();
 
     RUN(loss_falls_and_checkpoints_are_published);

@@ -32,7 +32,9 @@ int main(int argc, char **argv) {
         {"steps-per-epoch", CLI_INT, &c.steps_per_epoch, "PAWPIPE_STEPS_PER_EPOCH", "N",
          "batches per epoch, passed to the loader; -1: the spec's, 0: one pass over the training split"},
         {"backend", CLI_STR, &c.backend, "PAWPIPE_BACKEND", "NAME",
-         "compute backend: ref (plain C reference), cpu (oneDNN; Winograd convolutions where they fit), cpu-direct (oneDNN, direct convolutions only) or cuda"},
+         "compute backend: ref (plain C reference), cpu (oneDNN; Winograd convolutions where they fit), cpu-direct (oneDNN, direct convolutions only) or cuda (cuDNN and cuBLAS on the GPU)"},
+        {"precision", CLI_STR, &c.precision, "PAWPIPE_PRECISION", "fp32|tf32",
+         "arithmetic: fp32 (float32 everywhere, the same results as the CPU backends within rounding) or tf32 (cuda only: tensor cores round products' inputs to TF32, faster)"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
          "where checkpoints are written (default: runs/<model name>)"},
         {"batches-bind", CLI_STR, &c.batches_bind, "PAWPIPE_BATCHES_BIND", "ENDPOINT",
@@ -92,7 +94,7 @@ int main(int argc, char **argv) {
             nn_model_summary(&m, stdout);
             rc = 0;
         } else {
-            rc = trainer_benchmark(&m, c.backend, benchmark, batch > 0 ? batch : m.train.batch_size);
+            rc = trainer_benchmark(&m, c.backend, c.precision, benchmark, batch > 0 ? batch : m.train.batch_size);
             if (rc != 0) LOG_E("benchmark: %s", err_msg());
         }
         nn_model_free(&m);

@@ -62,10 +62,13 @@ static void redraw(progress_t *p, const char *line, int len) {
     fflush(p->out);
 }
 
+int progress_due(const progress_t *p, int done) {
+    return p->bar && (now_s() - p->t_drawn >= REDRAW_S || (p->total > 0 && done >= p->total));
+}
+
 void progress_step(progress_t *p, int done, double loss, double accuracy) {
-    if (!p->bar) return;
+    if (!progress_due(p, done)) return;
     double now = now_s();
-    if (now - p->t_drawn < REDRAW_S && !(p->total > 0 && done >= p->total)) return;
     p->t_drawn = now;
     char line[256], eta[32];
     int n = format_counter(p, done, line, sizeof line);

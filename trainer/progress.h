@@ -22,6 +22,10 @@ void progress_init(progress_t *p, FILE *out, int mode, int epochs);
  * t_start is the time its clock started. Prints "Epoch 3/30" in bar mode. */
 void progress_begin_epoch(progress_t *p, int epoch, int total, double t_start);
 
+/* Whether progress_step would redraw after `done` steps now (bar mode, the redraw interval passed or
+ * the epoch complete): the caller reads the running loss only then. */
+int progress_due(const progress_t *p, int done);
+
 /* After each step: done steps of the epoch, running loss and accuracy. Redraws the bar at most
  * every 50 ms in bar mode; prints nothing in plain mode. */
 void progress_step(progress_t *p, int done, double loss, double accuracy);

@@ -20,14 +20,15 @@
 
 #define DROPOUT_TAG 0xD0   /* dropout seed of step s: rng_derive3(run seed, s, DROPOUT_TAG) */
 
-/* Running sums of the current epoch (over the steps this process trained). */
+/* The current epoch (over the steps this process trained). Loss and accuracy add up inside the
+ * backend (on the GPU for cuda) and are read only when a progress line or a checkpoint needs them. */
 typedef struct {
     int epoch;                 /* 0-based stream epoch; -1 before the first batch   */
-    double loss_sum, acc_sum;  /* weighted by images                                */
+    double loss_sum, acc_sum;  /* weighted by images, as last read from the backend */
     long images, steps;
     int last_pos;              /* position in the epoch of the last batch, 1-based  */
     unsigned skipped;
-    double t_start, compute_s;
+    double t_start, compute_s; /* compute_s: time in the backend's stage + step     */
 } epoch_acc_t;
 
 typedef struct {
@@ -54,6 +55,8 @@ typedef struct {
     const char *last_ckpt;
     double last_ckpt_ms;       /* time to copy out, write and publish it            */
     int epochs_ended;          /* epochs that ended in this run                     */
+    double t_first_batch;      /* when the first batch arrived (0: not yet)         */
+    double wait_s;             /* time blocked for the next batch since then        */
 } trainer_t;
 
 void trainer_config_default(trainer_config_t *c) {
@@ -61,6 +64,7 @@ void trainer_config_default(trainer_config_t *c) {
     c->epochs = 0;
     c->steps_per_epoch = -1;
     c->backend = "cpu";
+    c->precision = "fp32";
     c->batches_bind = EP_BATCHES_BIND;
     c->credits = EP_CREDITS;
     c->checkpoints_bind = EP_CHECKPOINTS_BIND;
@@ -133,12 +137,18 @@ static int setup(trainer_t *t) {
     CHECK(n > 0 && n < (int)sizeof t->run_dir, "--run-dir: the name is longer than %zu bytes",
           sizeof t->run_dir - 1);
 
-    t->be = nn_backend_find(c->backend);
-    if (!t->be) {   /* err_msg() lists the backends there are */
-        err_prepend("--backend");
+    nn_options_t opts = {0};
+    if (nn_precision_parse(c->precision, &opts.precision) != 0) {
+        err_set("--precision: '%s' is not fp32 or tf32", c->precision ? c->precision : "(null)");
         return -1;
     }
-    TRY(t->be->create(&t->m, t->m.train.batch_size, &t->ctx));
+    if (nn_backend_open(c->backend, &t->m, t->m.train.batch_size, &opts, &t->be, &t->ctx) != 0) {
+        err_prepend("--backend");   /* err_msg() says why, or lists the backends there are */
+        return -1;
+    }
+    char desc[400];
+    t->be->describe(t->ctx, desc, sizeof desc);
+    LOG_I("backend %s: %s", t->be->name, desc);
     t->labels = calloc((size_t)t->m.train.batch_size, sizeof(float));
     CHECK(t->labels != NULL, "out of memory");
     if (init_params(t) != 0) return -1;   /* its message already names --resume and the file */
@@ -179,6 +189,15 @@ static void teardown(trainer_t *t) {
 static double acc_loss(const epoch_acc_t *a) { return a->images ? a->loss_sum / (double)a->images : 0.0; }
 static double acc_accuracy(const epoch_acc_t *a) { return a->images ? a->acc_sum / (double)a->images : 0.0; }
 
+/* The epoch's loss and accuracy sums from the backend (waits for the steps launched so far). */
+static int read_sums(trainer_t *t) {
+    nn_sums_t s;
+    TRY(t->be->sums(t->ctx, &s, 0));
+    t->acc.loss_sum = s.loss_sum;
+    t->acc.acc_sum = s.correct;
+    return 0;
+}
+
 /* Writes and publishes a checkpoint with the running metrics of the current epoch. */
 static int checkpoint(trainer_t *t, const char *file_name, uint32_t epochs_done, double ms_per_step) {
     nn_ckpt_info_t info;
@@ -186,6 +205,7 @@ static int checkpoint(trainer_t *t, const char *file_name, uint32_t epochs_done,
     info.epoch = epochs_done;
     info.step = t->next_step;
     info.seed = t->seed;
+    TRY(read_sums(t));
     const char *names[] = {"loss", "accuracy", "ms_per_step", "compute_ms_per_step"};
     double values[] = {acc_loss(&t->acc), acc_accuracy(&t->acc), ms_per_step,
                        t->acc.steps ? t->acc.compute_s * 1000.0 / (double)t->acc.steps : 0.0};
@@ -200,34 +220,37 @@ static int checkpoint(trainer_t *t, const char *file_name, uint32_t epochs_done,
     return 0;
 }
 
-static void begin_epoch(trainer_t *t, int epoch) {
+static int begin_epoch(trainer_t *t, int epoch) {
+    TRY(t->be->sums(t->ctx, NULL, 1));   /* new sums for the new epoch */
     memset(&t->acc, 0, sizeof t->acc);
     t->acc.epoch = epoch;
     /* The clock of an epoch starts when the previous one ended (data waits count, as in Keras);
      * the first epoch of this process starts at its first batch, not at process start. */
     t->acc.t_start = t->steps_trained ? t->t_epoch_end : now_s();
     progress_begin_epoch(&t->prog, epoch + 1, t->steps_known, t->acc.t_start);
+    return 0;
 }
 
 static int train_step(trainer_t *t, const msg_batch_t *b) {
     CHECK(b->n >= 1 && (int)b->n <= t->m.train.batch_size, "batch %" PRIu64 " has %u images", b->seq, b->n);
-    if (t->acc.epoch != (int)b->epoch) begin_epoch(t, (int)b->epoch);
+    if (t->acc.epoch != (int)b->epoch) TRY(begin_epoch(t, (int)b->epoch));
     for (uint32_t i = 0; i < b->n; i++) t->labels[i] = (float)b->labels[i];
     uint64_t dropout_seed = rng_derive3(t->seed, b->seq, DROPOUT_TAG);
-    nn_stats_t st;
     double t0 = now_s();
-    TRY(t->be->forward_backward(t->ctx, b->images, t->labels, (int)b->n, dropout_seed, &st));
-    TRY(t->be->update(t->ctx, t->m.optim.learning_rate));
+    /* cuda: the step runs on the device while the loop receives and stages the next batch */
+    TRY(t->be->stage(t->ctx, b->images, t->labels, (int)b->n, dropout_seed));
+    TRY(t->be->step(t->ctx, t->m.optim.learning_rate));
     t->acc.compute_s += now_s() - t0;
-    t->acc.loss_sum += st.loss * b->n;
-    t->acc.acc_sum += st.accuracy * b->n;
     t->acc.images += b->n;
     t->acc.steps++;
     t->acc.last_pos = (int)b->step + 1;
     t->acc.skipped += b->skipped;
     t->steps_trained++;
     t->next_step = b->seq + 1;
-    progress_step(&t->prog, (int)b->step + 1, acc_loss(&t->acc), acc_accuracy(&t->acc));
+    if (progress_due(&t->prog, (int)b->step + 1)) {   /* a bar redraw: the only read of the sums mid-epoch */
+        TRY(read_sums(t));
+        progress_step(&t->prog, (int)b->step + 1, acc_loss(&t->acc), acc_accuracy(&t->acc));
+    }
 
     int every = t->c->checkpoint_every;
     if (every > 0 && t->next_step % (uint64_t)every == 0) {
@@ -250,6 +273,7 @@ static int end_epoch(trainer_t *t, const msg_control_t *ctrl) {
     int done = t->acc.last_pos;
     double ms = (now_s() - t->acc.t_start) * 1000.0 / (double)t->acc.steps;
     unsigned skipped = ctrl->skipped ? ctrl->skipped : t->acc.skipped;
+    TRY(read_sums(t));
     progress_end_epoch(&t->prog, done, acc_loss(&t->acc), acc_accuracy(&t->acc), ms, skipped);
     if (t->steps_known == 0) t->steps_known = (int)t->acc.steps;   /* one-pass epochs: learnt from the first */
     t->epochs_done = ctrl->epoch + 1;
@@ -274,8 +298,12 @@ static void final_summary(trainer_t *t, const char *how) {
     if (t->epochs_ended)   /* the metrics of the last epoch that ended in this run */
         snprintf(last, sizeof last, " - loss: %.4f - accuracy: %.4f - %.0f ms/step", t->last_loss, t->last_acc,
                  t->last_ms);
-    printf("%s after %u/%d epochs, %" PRIu64 " steps (%" PRIu64 " in this run) in %s%s - last checkpoint: %s\n",
-           how, t->epochs_done, t->epochs, t->next_step, t->steps_trained, took, last,
+    double span = t->t_first_batch > 0 ? now_s() - t->t_first_batch : 0.0;
+    char waited[64] = "";
+    if (span > 0)   /* from the first batch on: how much of the run the trainer had no batch to train on */
+        snprintf(waited, sizeof waited, " - waited for data %.1f%% of the time", 100.0 * t->wait_s / span);
+    printf("%s after %u/%d epochs, %" PRIu64 " steps (%" PRIu64 " in this run) in %s%s%s - last checkpoint: %s\n",
+           how, t->epochs_done, t->epochs, t->next_step, t->steps_trained, took, last, waited,
            t->last_ckpt ? t->last_ckpt : "none");
     fflush(stdout);
     LOG_I("batch stream: %" PRIu64 " received, %" PRIu64 " taken, %" PRIu64 " duplicates, %" PRIu64
@@ -289,7 +317,10 @@ static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
         const msg_control_t *ctrl = NULL;
         /* checked here too: the stream returns TS_STOPPED only while it waits, and a fast loader
          * keeps it from ever waiting */
+        double t0 = now_s();
         int ev = *stop ? TS_STOPPED : tstream_next(t->ts, stop, &batch, &ctrl);
+        if (t->t_first_batch > 0) t->wait_s += now_s() - t0;
+        else if (ev == TS_BATCH) t->t_first_batch = now_s();
         switch (ev) {
         case TS_BATCH:
             TRY(train_step(t, batch));

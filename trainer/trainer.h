@@ -11,7 +11,8 @@ typedef struct {
     const char *model_path;        /* --model MODEL.ini                                        */
     int epochs;                    /* --epochs N (0: the spec's)                               */
     int steps_per_epoch;           /* --steps-per-epoch N (-1: the spec's; 0: one pass)        */
-    const char *backend;           /* --backend ref|cpu|cuda                                   */
+    const char *backend;           /* --backend ref|cpu|cpu-direct|cuda                        */
+    const char *precision;         /* --precision fp32|tf32 (tf32: cuda only)                  */
     const char *run_dir;           /* --run-dir DIR: checkpoints are written here              */
     const char *batches_bind;      /* --batches-bind ENDPOINT                                  */
     const char *credits;           /* --credits ENDPOINT (the loader's)                        */
@@ -34,6 +35,6 @@ int trainer_run(const trainer_config_t *c, const volatile sig_atomic_t *stop);
 int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop);
 
 /* --benchmark N: N training steps on random data after a warm-up; prints "median ms/step: X". */
-int trainer_benchmark(const nn_model_t *m, const char *backend, int steps, int batch);
+int trainer_benchmark(const nn_model_t *m, const char *backend, const char *precision, int steps, int batch);
 
 #endif

@@ -3,6 +3,7 @@
  *
  * Batches shorter than max_batch run through the max_batch primitives: images past n keep finite
  * stale values, their logit gradients are 0, so they add exactly 0 to every parameter gradient. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ static void cpu_destroy(void **ctx) {
     free(c->R);
     free(c->logits);
     free(c->dlogits);
+    free(c->labels);
     free(c->scratch);
     free(c);
     *ctx = NULL;
@@ -75,7 +77,8 @@ static int build(cpu_ctx_t *c) {
     TRY(cpu_params_build(c));
     c->logits = calloc((size_t)c->max_batch, sizeof(float));
     c->dlogits = calloc((size_t)c->max_batch, sizeof(float));
-    CHECK(c->logits && c->dlogits, "cpu: out of memory");
+    c->labels = calloc((size_t)c->max_batch, sizeof(float));
+    CHECK(c->logits && c->dlogits && c->labels, "cpu: out of memory");
     if (c->scratch_size > 0) {
         c->scratch = aligned_alloc(64, (c->scratch_size + 63) & ~(size_t)63);
         CHECK(c->scratch, "cpu: out of memory for a %zu-byte scratchpad", c->scratch_size);
@@ -85,8 +88,9 @@ static int build(cpu_ctx_t *c) {
     return 0;
 }
 
-static int create(const nn_model_t *model, int max_batch, int winograd, void **ctx) {
+static int create(const nn_model_t *model, int max_batch, const nn_options_t *opts, int winograd, void **ctx) {
     TRY(nn_check_create("cpu", model, max_batch, ctx));
+    TRY(nn_check_options("cpu", opts, 0));
     TRY(check_model(model));
     cpu_ctx_t *c = calloc(1, sizeof(*c));
     CHECK(c, "cpu: out of memory");
@@ -109,10 +113,12 @@ static int create(const nn_model_t *model, int max_batch, int winograd, void **c
  * errors of the same order (test_backend_parity checks both against the reference).
  * "cpu-direct" always uses the direct algorithm, for comparison. Why and measurements:
  * docs/architecture.md ("Departures") and bench/step_time.md ("Winograd convolutions"). */
-static int cpu_create(const nn_model_t *model, int max_batch, void **ctx) { return create(model, max_batch, 1, ctx); }
+static int cpu_create(const nn_model_t *model, int max_batch, const nn_options_t *opts, void **ctx) {
+    return create(model, max_batch, opts, 1, ctx);
+}
 
-static int cpu_direct_create(const nn_model_t *model, int max_batch, void **ctx) {
-    return create(model, max_batch, 0, ctx);
+static int cpu_direct_create(const nn_model_t *model, int max_batch, const nn_options_t *opts, void **ctx) {
+    return create(model, max_batch, opts, 0, ctx);
 }
 
 static int cpu_set_params(void *ctx, const float *params, const float *rms) {
@@ -132,9 +138,13 @@ static int cpu_get_params(void *ctx, float *params, float *rms) {
     return 0;
 }
 
-static int forward(cpu_ctx_t *c, const uint8_t *images, int n, int training, uint64_t seed) {
+static void scale_input(cpu_ctx_t *c, const uint8_t *images, int n) {
+    ref_scale_u8(images, c->in.ptr, (size_t)n * c->m.in_h * c->m.in_w * c->m.in_c);
+}
+
+/* The forward pass over the n images already scaled into c->in. */
+static int forward(cpu_ctx_t *c, int n, int training, uint64_t seed) {
     const nn_model_t *m = &c->m;
-    ref_scale_u8(images, c->in.ptr, (size_t)n * m->in_h * m->in_w * m->in_c);
     c->last_n = n;
     for (int i = 0; i < m->n_layers; i++) {
         switch (m->layers[i].type) {
@@ -171,20 +181,38 @@ static int cpu_predict(void *ctx, const uint8_t *images, int n, float *logits) {
     cpu_ctx_t *c = ctx;
     CHECK(c && images && logits, "cpu: predict");
     TRY(nn_check_batch("cpu", n, c->max_batch));
-    TRY(forward(c, images, n, 0, 0));
+    scale_input(c, images, n);
+    TRY(forward(c, n, 0, 0));
     memcpy(logits, c->logits, sizeof(float) * n);
+    return 0;
+}
+
+static int cpu_stage(void *ctx, const uint8_t *images, const float *labels, int n, uint64_t dropout_seed) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c, "cpu: stage");
+    TRY(nn_check_stage("cpu", images, labels, n, c->max_batch));
+    scale_input(c, images, n);
+    memcpy(c->labels, labels, sizeof(float) * n);
+    c->staged_n = n;
+    c->staged_seed = dropout_seed;
+    return 0;
+}
+
+/* Forward, loss and backward of the staged batch, which it consumes. */
+static int train_staged(cpu_ctx_t *c, nn_stats_t *stats) {
+    int n = c->staged_n;
+    CHECK(n > 0, "cpu: a training step with no batch staged");
+    c->staged_n = 0;
+    TRY(forward(c, n, 1, c->staged_seed));
+    nn_loss_stats(c->logits, c->labels, n, c->dlogits, stats);
+    TRY(backward(c, n, c->staged_seed));
     return 0;
 }
 
 static int cpu_forward_backward(void *ctx, const uint8_t *images, const float *labels, int n,
                                 uint64_t dropout_seed, nn_stats_t *stats) {
-    cpu_ctx_t *c = ctx;
-    CHECK(c && images && labels, "cpu: forward_backward");
-    TRY(nn_check_batch("cpu", n, c->max_batch));
-    TRY(forward(c, images, n, 1, dropout_seed));
-    nn_loss_stats(c->logits, labels, n, c->dlogits, stats);
-    TRY(backward(c, n, dropout_seed));
-    return 0;
+    TRY(cpu_stage(ctx, images, labels, n, dropout_seed));
+    return train_staged(ctx, stats);
 }
 
 static int cpu_get_grads(void *ctx, float *grads) {
@@ -223,14 +251,44 @@ static int cpu_layer_output(void *ctx, int layer, float *out) {
     return 0;
 }
 
+static int cpu_step(void *ctx, double learning_rate) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c, "cpu: step");
+    nn_stats_t st;
+    int n = c->staged_n;
+    TRY(train_staged(c, &st));
+    cpu_rmsprop(c, learning_rate);
+    nn_sums_add(&c->sums, &st, n);
+    return 0;
+}
+
+static int cpu_sums(void *ctx, nn_sums_t *out, int reset) {
+    cpu_ctx_t *c = ctx;
+    CHECK(c, "cpu: sums");
+    nn_sums_read(&c->sums, out, reset);
+    return 0;
+}
+
+static void cpu_describe(void *ctx, char *buf, size_t cap) {
+    cpu_ctx_t *c = ctx;
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, cap, "oneDNN %d.%d.%d, %s convolutions, fp32", v->major, v->minor, v->patch,
+             c && c->winograd ? "Winograd where they fit, else direct" : "direct");
+}
+
 #define CPU_OPS                                   \
+    .device = "cpu",                              \
     .destroy = cpu_destroy,                       \
+    .describe = cpu_describe,                     \
     .set_params = cpu_set_params,                 \
     .get_params = cpu_get_params,                 \
     .predict = cpu_predict,                       \
     .forward_backward = cpu_forward_backward,     \
     .get_grads = cpu_get_grads,                   \
     .update = cpu_update,                         \
+    .stage = cpu_stage,                           \
+    .step = cpu_step,                             \
+    .sums = cpu_sums,                             \
     .layer_output = cpu_layer_output
 
 const nn_backend_t nn_backend_cpu = {.name = "cpu", .create = cpu_create, CPU_OPS};

@@ -1,4 +1,5 @@
 /* backend.c: the "ref" backend table: the reference kernels behind the nn_backend_t contract. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,14 +46,16 @@ static void ref_destroy(void **ctx) {
     free(net->logits);
     free(net->grad_a);
     free(net->grad_b);
+    free(net->labels);
     free(net);
     *ctx = NULL;
 }
 
 static float *alloc_floats(size_t count) { return calloc(count ? count : 1, sizeof(float)); }
 
-static int ref_create(const nn_model_t *model, int max_batch, void **ctx) {
+static int ref_create(const nn_model_t *model, int max_batch, const nn_options_t *opts, void **ctx) {
     TRY(nn_check_create("ref", model, max_batch, ctx));
+    TRY(nn_check_options("ref", opts, 0));
     TRY(check_model(model));
     ref_net_t *net = calloc(1, sizeof(*net));
     CHECK(net, "ref: out of memory");
@@ -65,7 +68,8 @@ static int ref_create(const nn_model_t *model, int max_batch, void **ctx) {
     net->rms = alloc_floats(model->n_params);
     net->input = alloc_floats(nb * model->in_h * model->in_w * model->in_c);
     net->logits = alloc_floats(nb);
-    int ok = net->params && net->grads && net->rms && net->input && net->logits;
+    net->labels = alloc_floats(nb);
+    int ok = net->params && net->grads && net->rms && net->input && net->logits && net->labels;
     for (int i = 0; i < model->n_layers && ok; i++) {
         const nn_layer_t *l = &model->layers[i];
         if (nn_layer_out_size(l) > biggest) biggest = nn_layer_out_size(l);
@@ -121,16 +125,32 @@ static int ref_predict(void *ctx, const uint8_t *images, int n, float *logits) {
     return 0;
 }
 
+static int ref_stage(void *ctx, const uint8_t *images, const float *labels, int n, uint64_t dropout_seed) {
+    ref_net_t *net = ctx;
+    CHECK(net, "ref: stage");
+    TRY(nn_check_stage("ref", images, labels, n, net->max_batch));
+    scale_input(net, images, n);
+    memcpy(net->labels, labels, sizeof(float) * n);
+    net->staged_n = n;
+    net->staged_seed = dropout_seed;
+    return 0;
+}
+
+/* Forward, loss and backward of the staged batch, which it consumes. */
+static int train_staged(ref_net_t *net, nn_stats_t *stats) {
+    int n = net->staged_n;
+    CHECK(n > 0, "ref: a training step with no batch staged");
+    net->staged_n = 0;
+    ref_net_forward(net, n, 1, net->staged_seed);
+    nn_loss_stats(net->logits, net->labels, n, net->grad_a, stats);
+    ref_net_backward(net, n, net->staged_seed);
+    return 0;
+}
+
 static int ref_forward_backward(void *ctx, const uint8_t *images, const float *labels, int n,
                                 uint64_t dropout_seed, nn_stats_t *stats) {
-    ref_net_t *net = ctx;
-    CHECK(net && images && labels, "ref: forward_backward");
-    TRY(nn_check_batch("ref", n, net->max_batch));
-    scale_input(net, images, n);
-    ref_net_forward(net, n, 1, dropout_seed);
-    nn_loss_stats(net->logits, labels, n, net->grad_a, stats);
-    ref_net_backward(net, n, dropout_seed);
-    return 0;
+    TRY(ref_stage(ctx, images, labels, n, dropout_seed));
+    return train_staged(ctx, stats);
 }
 
 static int ref_get_grads(void *ctx, float *grads) {
@@ -156,9 +176,34 @@ static int ref_layer_output(void *ctx, int layer, float *out) {
     return 0;
 }
 
+static int ref_step(void *ctx, double learning_rate) {
+    ref_net_t *net = ctx;
+    CHECK(net, "ref: step");
+    nn_stats_t st;
+    int n = net->staged_n;
+    TRY(train_staged(net, &st));
+    TRY(ref_update(net, learning_rate));
+    nn_sums_add(&net->sums, &st, n);
+    return 0;
+}
+
+static int ref_sums(void *ctx, nn_sums_t *out, int reset) {
+    ref_net_t *net = ctx;
+    CHECK(net, "ref: sums");
+    nn_sums_read(&net->sums, out, reset);
+    return 0;
+}
+
+static void ref_describe(void *ctx, char *buf, size_t cap) {
+    (void)ctx;
+    snprintf(buf, cap, "plain-C reference kernels, one thread, fp32");
+}
+
 const nn_backend_t nn_backend_ref = {
     .name = "ref",
+    .device = "cpu",
     .create = ref_create,
+    .describe = ref_describe,
     .destroy = ref_destroy,
     .set_params = ref_set_params,
     .get_params = ref_get_params,
@@ -167,4 +212,7 @@ const nn_backend_t nn_backend_ref = {
     .get_grads = ref_get_grads,
     .update = ref_update,
     .layer_output = ref_layer_output,
+    .stage = ref_stage,
+    .step = ref_step,
+    .sums = ref_sums,
 };

@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* conv2d, stride 1, 'valid': x (n, h, w, c), k (kh, kw, c, f), b (f) -> y (n, h-kh+1, w-kw+1, f). */
 void ref_conv2d_forward(const float *x, const float *k, const float *b, float *y, int n, int h, int w,
                         int c, int kh, int kw, int f);
@@ -51,5 +55,9 @@ void ref_rmsprop(float *p, const float *g, float *rms, size_t count, double lr, 
 
 /* uint8 -> float in [0, 1] (Keras rescale=1/255). */
 void ref_scale_u8(const uint8_t *src, float *dst, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
