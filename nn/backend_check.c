@@ -1,4 +1,5 @@
 /* backend_check.c: the argument and model checks every backend makes, and the loss that ends a step. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
@@ -42,6 +43,34 @@ int nn_check_options(const char *be, const nn_options_t *opts, int tf32_ok) {
 int nn_check_stage(const char *be, const uint8_t *images, const float *labels, int n, int max_batch) {
     CHECK(images && labels, "%s: stage", be);
     return nn_check_batch(be, n, max_batch);
+}
+
+int nn_staged_init(nn_staged_t *s, int max_batch) {
+    memset(s, 0, sizeof *s);
+    s->labels = calloc((size_t)max_batch, sizeof(float));
+    return s->labels ? 0 : -1;
+}
+
+void nn_staged_free(nn_staged_t *s) {
+    free(s->labels);
+    s->labels = NULL;
+}
+
+int nn_staged_put(const char *be, nn_staged_t *s, int max_batch, const uint8_t *images, const float *labels,
+                  int n, uint64_t seed, float *input, size_t image_floats) {
+    TRY(nn_check_stage(be, images, labels, n, max_batch));
+    ref_scale_u8(images, input, (size_t)n * image_floats);
+    memcpy(s->labels, labels, sizeof(float) * n);
+    s->n = n;
+    s->seed = seed;
+    return 0;
+}
+
+int nn_staged_take(const char *be, nn_staged_t *s) {
+    int n = s->n;
+    CHECK(n > 0, "%s: a training step with no batch staged", be);
+    s->n = 0;
+    return n;
 }
 
 void nn_sums_add(nn_sums_t *s, const nn_stats_t *st, int n) {

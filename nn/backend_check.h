@@ -25,8 +25,27 @@ int nn_check_layer_output(const char *be, const nn_model_t *m, int layer, int la
 /* create()'s options: NULL or fp32 (precision tf32 is for backends with tf32 arithmetic: tf32_ok). */
 int nn_check_options(const char *be, const nn_options_t *opts, int tf32_ok);
 
-/* The synchronous backends' stage(): 0 < n <= max_batch and the pointers given. */
+/* stage(): 0 < n <= max_batch and the pointers given. */
 int nn_check_stage(const char *be, const uint8_t *images, const float *labels, int n, int max_batch);
+
+/* The staged batch of a synchronous (CPU) backend, and the running sums of its steps. */
+typedef struct {
+    float *labels;      /* max_batch                                 */
+    int n;              /* images staged; 0: none                    */
+    uint64_t seed;      /* their dropout seed                        */
+    nn_sums_t sums;
+} nn_staged_t;
+
+int nn_staged_init(nn_staged_t *s, int max_batch);   /* 0 / -1 (out of memory) */
+void nn_staged_free(nn_staged_t *s);
+
+/* stage() of a synchronous backend: checks, scales the n images into input (image_floats each) and
+ * keeps labels, n and seed. */
+int nn_staged_put(const char *be, nn_staged_t *s, int max_batch, const uint8_t *images, const float *labels,
+                  int n, uint64_t seed, float *input, size_t image_floats);
+
+/* Takes the staged batch for a training step: its size, or -1 when none is staged. */
+int nn_staged_take(const char *be, nn_staged_t *s);
 
 /* Running sums: add a step of n images; read them into out (may be NULL) and, with reset, zero them. */
 void nn_sums_add(nn_sums_t *s, const nn_stats_t *st, int n);

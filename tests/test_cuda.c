@@ -282,9 +282,21 @@ static void run_data_free(run_data_t *d) {
     nn_model_free(&d->m);
 }
 
-/* STEPS staged training steps (the last one a short batch) from the same start: params and rms out. */
-static int train(const char *backend, const nn_options_t *opts, run_data_t *d, float *params, float *rms,
-                 nn_sums_t *sums) {
+/* The outcome of STEPS staged training steps (the last one a short batch) from the same start. */
+typedef struct {
+    float *params, *rms;
+    nn_sums_t sums;
+} outcome_t;
+
+static void outcome_free(outcome_t *o) {
+    free(o->params), free(o->rms);
+    o->params = o->rms = NULL;
+}
+
+static int train(outcome_t *o, const char *backend, const nn_options_t *opts, const run_data_t *d) {
+    o->params = malloc(sizeof(float) * d->m.n_params);
+    o->rms = malloc(sizeof(float) * d->m.n_params);
+    CHECK(o->params && o->rms, "out of memory");
     const nn_backend_t *be = NULL;
     void *ctx = NULL;
     TRY(nn_backend_open(backend, &d->m, d->batch, opts, &be, &ctx));
@@ -295,30 +307,35 @@ static int train(const char *backend, const nn_options_t *opts, run_data_t *d, f
         rc = be->stage(ctx, d->images + img * s, d->labels, n, rng_derive(11, (uint64_t)s));
         if (rc == 0) rc = be->step(ctx, d->m.optim.learning_rate);
     }
-    if (rc == 0) rc = be->sums(ctx, sums, 1);
-    if (rc == 0) rc = be->get_params(ctx, params, rms);
+    if (rc == 0) rc = be->sums(ctx, &o->sums, 1);
+    if (rc == 0) rc = be->get_params(ctx, o->params, o->rms);
     be->destroy(&ctx);
     return rc;
 }
 
-/* Model 2 at 150 x 150, batch 20, three RMSprop steps (dropout on): cuda against cpu. */
+/* The parameter changes of two outcomes (and their RMSprop state) within tol of each tensor's scale. */
+static int changes_close(const run_data_t *d, outcome_t *a, outcome_t *b, double tol, int rms, const char *what) {
+    for (size_t i = 0; i < d->m.n_params; i++) a->params[i] -= d->params[i], b->params[i] -= d->params[i];
+    char label[96];
+    snprintf(label, sizeof label, "%s: param change", what);
+    int ok = tensors_close(&d->m, a->params, b->params, tol, label);
+    snprintf(label, sizeof label, "%s: rms", what);
+    return ok & (!rms || tensors_close(&d->m, a->rms, b->rms, tol, label));
+}
+
+/* Model 2 at 150 x 150, batch 20, three RMSprop steps (dropout on): cuda against cpu, within the
+ * tolerances of test_backend_parity. */
 TEST(model2_three_steps_against_cpu) {
     NEED_GPU();
     if (!nn_backend_find("cpu")) SKIP("this build has no cpu backend to compare with (%s)", nn_backend_names());
     run_data_t d = {0};
+    outcome_t a = {0}, b = {0};
     REQUIRE(run_data(&d, 20) == 0);
-    size_t np = d.m.n_params;
-    float *pa = malloc(np * 4), *pb = malloc(np * 4), *ra = malloc(np * 4), *rb = malloc(np * 4);
-    REQUIRE(pa && pb && ra && rb);
-    nn_sums_t sa, sb;
-    REQUIRE(train("cuda", NULL, &d, pa, ra, &sa) == 0);
-    REQUIRE(train("cpu", NULL, &d, pb, rb, &sb) == 0);
-    EXPECT_NEAR(sa.loss_sum, sb.loss_sum, 1e-4, 1e-4);
-    EXPECT(fabs(sa.correct - sb.correct) <= 1.0);   /* one image may sit on the 0.5 threshold */
-    for (size_t i = 0; i < np; i++) pa[i] -= d.params[i], pb[i] -= d.params[i];
-    EXPECT(tensors_close(&d.m, pa, pb, 1e-3, "3 steps: param change"));
-    EXPECT(tensors_close(&d.m, ra, rb, 1e-3, "3 steps: rms"));
-    free(pa), free(pb), free(ra), free(rb);
+    REQUIRE(train(&a, "cuda", NULL, &d) == 0 && train(&b, "cpu", NULL, &d) == 0);
+    EXPECT_NEAR(a.sums.loss_sum, b.sums.loss_sum, 1e-4, 1e-4);
+    EXPECT(fabs(a.sums.correct - b.sums.correct) <= 1.0);   /* one image may sit on the 0.5 threshold */
+    EXPECT(changes_close(&d, &a, &b, 1e-3, 1, "3 steps"));
+    outcome_free(&a), outcome_free(&b);
     run_data_free(&d);
 }
 
@@ -326,38 +343,29 @@ TEST(model2_three_steps_against_cpu) {
 TEST(graph_equals_eager) {
     NEED_GPU();
     run_data_t d = {0};
-    REQUIRE(run_data(&d, 20) == 0);
-    size_t np = d.m.n_params;
-    float *pa = malloc(np * 4), *pb = malloc(np * 4), *ra = malloc(np * 4), *rb = malloc(np * 4);
-    REQUIRE(pa && pb && ra && rb);
+    outcome_t a = {0}, b = {0};
     nn_options_t graph = {NN_PRECISION_FP32, 0}, eager = {NN_PRECISION_FP32, 1};
-    nn_sums_t sa, sb;
-    REQUIRE(train("cuda", &graph, &d, pa, ra, &sa) == 0);
-    REQUIRE(train("cuda", &eager, &d, pb, rb, &sb) == 0);
-    EXPECT(memcmp(pa, pb, np * 4) == 0);
-    EXPECT(memcmp(ra, rb, np * 4) == 0);
-    EXPECT(sa.loss_sum == sb.loss_sum && sa.correct == sb.correct && sa.images == sb.images);
-    free(pa), free(pb), free(ra), free(rb);
+    REQUIRE(run_data(&d, 20) == 0);
+    REQUIRE(train(&a, "cuda", &graph, &d) == 0 && train(&b, "cuda", &eager, &d) == 0);
+    EXPECT(memcmp(a.params, b.params, d.m.n_params * 4) == 0);
+    EXPECT(memcmp(a.rms, b.rms, d.m.n_params * 4) == 0);
+    EXPECT(a.sums.loss_sum == b.sums.loss_sum && a.sums.correct == b.sums.correct && a.sums.images == b.sums.images);
+    outcome_free(&a), outcome_free(&b);
     run_data_free(&d);
 }
 
 /* tf32 rounds the products' inputs to 10 mantissa bits: after three steps the parameter changes stay
- * within 2% of their scale of fp32's (docs/trainer.md), and the loss within 1%. */
+ * within 2% of their scale of fp32's (docs/cuda.md), and the loss within 1%. */
 TEST(tf32_within_tolerance) {
     NEED_GPU();
     run_data_t d = {0};
-    REQUIRE(run_data(&d, 20) == 0);
-    size_t np = d.m.n_params;
-    float *pa = malloc(np * 4), *pb = malloc(np * 4), *ra = malloc(np * 4), *rb = malloc(np * 4);
-    REQUIRE(pa && pb && ra && rb);
+    outcome_t a = {0}, b = {0};
     nn_options_t tf32 = {NN_PRECISION_TF32, 0};
-    nn_sums_t sa, sb;
-    REQUIRE(train("cuda", &tf32, &d, pa, ra, &sa) == 0);
-    REQUIRE(train("cuda", NULL, &d, pb, rb, &sb) == 0);
-    EXPECT_NEAR(sa.loss_sum, sb.loss_sum, 0, 1e-2);
-    for (size_t i = 0; i < np; i++) pa[i] -= d.params[i], pb[i] -= d.params[i];
-    EXPECT(tensors_close(&d.m, pa, pb, 2e-2, "tf32 vs fp32: param change"));
-    free(pa), free(pb), free(ra), free(rb);
+    REQUIRE(run_data(&d, 20) == 0);
+    REQUIRE(train(&a, "cuda", &tf32, &d) == 0 && train(&b, "cuda", NULL, &d) == 0);
+    EXPECT_NEAR(a.sums.loss_sum, b.sums.loss_sum, 0, 1e-2);
+    EXPECT(changes_close(&d, &a, &b, 2e-2, 0, "tf32 vs fp32"));
+    outcome_free(&a), outcome_free(&b);
     run_data_free(&d);
 }
 

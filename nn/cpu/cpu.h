@@ -14,7 +14,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#include "nn/backend.h"
+#include "nn/backend_check.h"
 #include "nn/model.h"
 
 /* Call a oneDNN function; on failure record the call, its status and file:line, and return -1. */
@@ -83,10 +83,7 @@ typedef struct {
     float *P, *G, *R;           /* parameters, gradients, RMSprop state (internal layout)      */
     size_t n_int;               /* floats in each of P, G, R                                    */
     float *logits, *dlogits;    /* max_batch each                                               */
-    float *labels;              /* the staged batch (stage()): labels, size and dropout seed    */
-    int staged_n;               /* 0: none staged                                               */
-    uint64_t staged_seed;
-    nn_sums_t sums;             /* loss and accuracy of the steps since the last reset          */
+    nn_staged_t staged;         /* the batch stage() took, and the running sums of the steps    */
     void *scratch;              /* one scratchpad shared by all primitives (run one at a time)  */
     size_t scratch_size;
     dnnl_memory_t scratch_mems[CPU_MAX_PRIMS];

@@ -27,7 +27,7 @@ static void cpu_destroy(void **ctx) {
     free(c->R);
     free(c->logits);
     free(c->dlogits);
-    free(c->labels);
+    nn_staged_free(&c->staged);
     free(c->scratch);
     free(c);
     *ctx = NULL;
@@ -77,8 +77,7 @@ static int build(cpu_ctx_t *c) {
     TRY(cpu_params_build(c));
     c->logits = calloc((size_t)c->max_batch, sizeof(float));
     c->dlogits = calloc((size_t)c->max_batch, sizeof(float));
-    c->labels = calloc((size_t)c->max_batch, sizeof(float));
-    CHECK(c->logits && c->dlogits && c->labels, "cpu: out of memory");
+    CHECK(c->logits && c->dlogits && nn_staged_init(&c->staged, c->max_batch) == 0, "cpu: out of memory");
     if (c->scratch_size > 0) {
         c->scratch = aligned_alloc(64, (c->scratch_size + 63) & ~(size_t)63);
         CHECK(c->scratch, "cpu: out of memory for a %zu-byte scratchpad", c->scratch_size);
@@ -190,29 +189,24 @@ static int cpu_predict(void *ctx, const uint8_t *images, int n, float *logits) {
 static int cpu_stage(void *ctx, const uint8_t *images, const float *labels, int n, uint64_t dropout_seed) {
     cpu_ctx_t *c = ctx;
     CHECK(c, "cpu: stage");
-    TRY(nn_check_stage("cpu", images, labels, n, c->max_batch));
-    scale_input(c, images, n);
-    memcpy(c->labels, labels, sizeof(float) * n);
-    c->staged_n = n;
-    c->staged_seed = dropout_seed;
-    return 0;
+    return nn_staged_put("cpu", &c->staged, c->max_batch, images, labels, n, dropout_seed, c->in.ptr,
+                         (size_t)c->m.in_h * c->m.in_w * c->m.in_c);
 }
 
-/* Forward, loss and backward of the staged batch, which it consumes. */
+/* Forward, loss and backward of the staged batch, which it consumes; returns its size or -1. */
 static int train_staged(cpu_ctx_t *c, nn_stats_t *stats) {
-    int n = c->staged_n;
-    CHECK(n > 0, "cpu: a training step with no batch staged");
-    c->staged_n = 0;
-    TRY(forward(c, n, 1, c->staged_seed));
-    nn_loss_stats(c->logits, c->labels, n, c->dlogits, stats);
-    TRY(backward(c, n, c->staged_seed));
-    return 0;
+    int n = nn_staged_take("cpu", &c->staged);
+    if (n < 0) return -1;
+    TRY(forward(c, n, 1, c->staged.seed));
+    nn_loss_stats(c->logits, c->staged.labels, n, c->dlogits, stats);
+    TRY(backward(c, n, c->staged.seed));
+    return n;
 }
 
 static int cpu_forward_backward(void *ctx, const uint8_t *images, const float *labels, int n,
                                 uint64_t dropout_seed, nn_stats_t *stats) {
     TRY(cpu_stage(ctx, images, labels, n, dropout_seed));
-    return train_staged(ctx, stats);
+    return train_staged(ctx, stats) < 0 ? -1 : 0;
 }
 
 static int cpu_get_grads(void *ctx, float *grads) {
@@ -255,17 +249,17 @@ static int cpu_step(void *ctx, double learning_rate) {
     cpu_ctx_t *c = ctx;
     CHECK(c, "cpu: step");
     nn_stats_t st;
-    int n = c->staged_n;
-    TRY(train_staged(c, &st));
+    int n = train_staged(c, &st);
+    if (n < 0) return -1;
     cpu_rmsprop(c, learning_rate);
-    nn_sums_add(&c->sums, &st, n);
+    nn_sums_add(&c->staged.sums, &st, n);
     return 0;
 }
 
 static int cpu_sums(void *ctx, nn_sums_t *out, int reset) {
     cpu_ctx_t *c = ctx;
     CHECK(c, "cpu: sums");
-    nn_sums_read(&c->sums, out, reset);
+    nn_sums_read(&c->staged.sums, out, reset);
     return 0;
 }
 

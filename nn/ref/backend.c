@@ -46,7 +46,7 @@ static void ref_destroy(void **ctx) {
     free(net->logits);
     free(net->grad_a);
     free(net->grad_b);
-    free(net->labels);
+    nn_staged_free(&net->staged);
     free(net);
     *ctx = NULL;
 }
@@ -68,8 +68,8 @@ static int ref_create(const nn_model_t *model, int max_batch, const nn_options_t
     net->rms = alloc_floats(model->n_params);
     net->input = alloc_floats(nb * model->in_h * model->in_w * model->in_c);
     net->logits = alloc_floats(nb);
-    net->labels = alloc_floats(nb);
-    int ok = net->params && net->grads && net->rms && net->input && net->logits && net->labels;
+    int ok = net->params && net->grads && net->rms && net->input && net->logits &&
+             nn_staged_init(&net->staged, max_batch) == 0;
     for (int i = 0; i < model->n_layers && ok; i++) {
         const nn_layer_t *l = &model->layers[i];
         if (nn_layer_out_size(l) > biggest) biggest = nn_layer_out_size(l);
@@ -128,29 +128,24 @@ static int ref_predict(void *ctx, const uint8_t *images, int n, float *logits) {
 static int ref_stage(void *ctx, const uint8_t *images, const float *labels, int n, uint64_t dropout_seed) {
     ref_net_t *net = ctx;
     CHECK(net, "ref: stage");
-    TRY(nn_check_stage("ref", images, labels, n, net->max_batch));
-    scale_input(net, images, n);
-    memcpy(net->labels, labels, sizeof(float) * n);
-    net->staged_n = n;
-    net->staged_seed = dropout_seed;
-    return 0;
+    return nn_staged_put("ref", &net->staged, net->max_batch, images, labels, n, dropout_seed, net->input,
+                         (size_t)net->m.in_h * net->m.in_w * net->m.in_c);
 }
 
-/* Forward, loss and backward of the staged batch, which it consumes. */
+/* Forward, loss and backward of the staged batch, which it consumes; returns its size or -1. */
 static int train_staged(ref_net_t *net, nn_stats_t *stats) {
-    int n = net->staged_n;
-    CHECK(n > 0, "ref: a training step with no batch staged");
-    net->staged_n = 0;
-    ref_net_forward(net, n, 1, net->staged_seed);
-    nn_loss_stats(net->logits, net->labels, n, net->grad_a, stats);
-    ref_net_backward(net, n, net->staged_seed);
-    return 0;
+    int n = nn_staged_take("ref", &net->staged);
+    if (n < 0) return -1;
+    ref_net_forward(net, n, 1, net->staged.seed);
+    nn_loss_stats(net->logits, net->staged.labels, n, net->grad_a, stats);
+    ref_net_backward(net, n, net->staged.seed);
+    return n;
 }
 
 static int ref_forward_backward(void *ctx, const uint8_t *images, const float *labels, int n,
                                 uint64_t dropout_seed, nn_stats_t *stats) {
     TRY(ref_stage(ctx, images, labels, n, dropout_seed));
-    return train_staged(ctx, stats);
+    return train_staged(ctx, stats) < 0 ? -1 : 0;
 }
 
 static int ref_get_grads(void *ctx, float *grads) {
@@ -180,17 +175,17 @@ static int ref_step(void *ctx, double learning_rate) {
     ref_net_t *net = ctx;
     CHECK(net, "ref: step");
     nn_stats_t st;
-    int n = net->staged_n;
-    TRY(train_staged(net, &st));
+    int n = train_staged(net, &st);
+    if (n < 0) return -1;
     TRY(ref_update(net, learning_rate));
-    nn_sums_add(&net->sums, &st, n);
+    nn_sums_add(&net->staged.sums, &st, n);
     return 0;
 }
 
 static int ref_sums(void *ctx, nn_sums_t *out, int reset) {
     ref_net_t *net = ctx;
     CHECK(net, "ref: sums");
-    nn_sums_read(&net->sums, out, reset);
+    nn_sums_read(&net->staged.sums, out, reset);
     return 0;
 }
 

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "nn/backend.h"
+#include "nn/backend_check.h"
 #include "nn/model.h"
 
 typedef struct {
@@ -15,10 +15,7 @@ typedef struct {
     float *out[NN_MAX_LAYERS];     /* layer outputs after activation; a flatten shares its input's  */
     float *logits;                 /* the last layer's output before its activation, max_batch     */
     float *grad_a, *grad_b;        /* gradient ping-pong, each max_batch * the largest layer output */
-    float *labels;                 /* the staged batch (stage()): labels, size and dropout seed     */
-    int staged_n;                  /* 0: none staged                                                */
-    uint64_t staged_seed;
-    nn_sums_t sums;                /* loss and accuracy of the steps since the last reset          */
+    nn_staged_t staged;            /* the batch stage() took, and the running sums of the steps    */
 } ref_net_t;
 
 /* Forward over the n images already in net->input; dropout only when training. */
