@@ -5,7 +5,11 @@
  * shapes, and one "animal": a head (ellipse with eyes and a nose) whose class is given by shape:
  * cats have two pointed triangular ears on top and whiskers, dogs two long rounded ears hanging at
  * the sides and a lighter muzzle. Colours, positions, scales and rotations are drawn the same way
- * for both classes, so only the shapes tell them apart. */
+ * for both classes, so only the shapes tell them apart.
+ *
+ * --size WxH gives every picture that size instead of a random one; everything in a picture is drawn
+ * in proportion to its size, so it is the same kind of picture, scaled (the picture's random draws are
+ * the same too: the size draws are made and ignored). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 
 #define MIN_SIDE 120
 #define MAX_SIDE 500
+#define MAX_FIXED_SIDE 8192   /* --size limit */
 
 typedef struct {
     int w, h;
@@ -108,11 +113,13 @@ static void background(canvas_t *cv, rng_t *r) {
     float period = uni(r, 6, 40), amp = uni(r, 8, 40), tt = uni(r, 0, M_PI), tx = cosf(tt), ty = sinf(tt);
     float span = fabsf(gx) * cv->w + fabsf(gy) * cv->h + 1;
     float wave[256];   /* one period of the stripes, looked up instead of a sinf per pixel */
+    /* keeps the stripes' phase argument positive (x * tx >= -w); 4 * MAX_SIDE for the random sizes */
+    float offset = 4.0f * (float)(cv->w > MAX_SIDE || cv->h > MAX_SIDE ? (cv->w > cv->h ? cv->w : cv->h) : MAX_SIDE);
     for (int i = 0; i < 256; i++) wave[i] = amp * sinf(i * 2 * (float)M_PI / 256);
     for (int y = 0; y < cv->h; y++)
         for (int x = 0; x < cv->w; x++) {
             float f = ((x - cv->w / 2.0f) * gx + (y - cv->h / 2.0f) * gy) / span + 0.5f, t = 0;
-            if (texture == 1) t = wave[(int)((x * tx + y * ty + 4 * MAX_SIDE) * 256 / period) & 255];
+            if (texture == 1) t = wave[(int)((x * tx + y * ty + offset) * 256 / period) & 255];
             else if (texture == 2) t = (((int)(x / period) + (int)(y / period)) & 1) ? amp / 2 : -amp / 2;
             uint8_t *p = cv->px + ((size_t)y * cv->w + x) * 3;
             for (int k = 0; k < 3; k++) {
@@ -244,12 +251,15 @@ static void sensor_noise(canvas_t *cv, rng_t *r) {
     }
 }
 
-/* Draw picture `index` of class `label` and write it as a JPEG. */
-static int make_picture(canvas_t *cv, uint64_t seed, int label, int64_t index, const char *path) {
+/* Draw picture `index` of class `label` and write it as a JPEG: fixed_w x fixed_h, or a random size
+ * when they are 0. */
+static int make_picture(canvas_t *cv, uint64_t seed, int label, int64_t index, int fixed_w, int fixed_h,
+                        const char *path) {
     rng_t r;
     rng_init(&r, rng_derive3(seed, (uint64_t)label, (uint64_t)index), 0);
     cv->w = MIN_SIDE + (int)(rng_u32(&r) % (MAX_SIDE - MIN_SIDE + 1));
     cv->h = MIN_SIDE + (int)(rng_u32(&r) % (MAX_SIDE - MIN_SIDE + 1));
+    if (fixed_w > 0) cv->w = fixed_w, cv->h = fixed_h;
     background(cv, &r);
     for (int i = 0, n = 2 + (int)(rng_u32(&r) % 4); i < n; i++) distractor(cv, &r);
     animal(cv, &r, label);
@@ -269,7 +279,7 @@ static int make_picture(canvas_t *cv, uint64_t seed, int label, int64_t index, c
 }
 
 int main(int argc, char **argv) {
-    const char *out = NULL;
+    const char *out = NULL, *size = NULL;
     int64_t seed = 1;
     int counts[3] = {400, 100, 100};
     cli_opt_t opts[] = {
@@ -278,8 +288,11 @@ int main(int argc, char **argv) {
         {"train", CLI_INT, &counts[0], NULL, "N", "training pictures per class (default 400)"},
         {"validation", CLI_INT, &counts[1], NULL, "N", "validation pictures per class (default 100)"},
         {"test", CLI_INT, &counts[2], NULL, "N", "test pictures per class (default 100)"},
+        {"size", CLI_STR, &size, NULL, "WxH",
+         "every picture W pixels wide and H high, e.g. 500x375 (default: random sides of 120 to 500)"},
     };
-    int rc = cli_parse(argc, argv, opts, 5, "gen_dataset --out DIR [--seed S] [--train N] [--validation N] [--test N]",
+    int rc = cli_parse(argc, argv, opts, 6,
+                       "gen_dataset --out DIR [--seed S] [--train N] [--validation N] [--test N] [--size WxH]",
                        "Write a synthetic two-class data set (cats: pointed ears, dogs: hanging ears) in the\n"
                        "Keras flow_from_directory layout: DIR/{train,validation,test}/{cats,dogs}/{cat,dog}.N.jpg.",
                        NULL);
@@ -294,6 +307,16 @@ int main(int argc, char **argv) {
             fprintf(stderr, "gen_dataset: counts must be 0 to 1000000\n");
             return 2;
         }
+    int fixed_w = 0, fixed_h = 0;
+    if (size) {
+        char x, end;
+        if (sscanf(size, "%d%c%d%c", &fixed_w, &x, &fixed_h, &end) != 3 || (x != 'x' && x != 'X') || fixed_w < 16 ||
+            fixed_h < 16 || fixed_w > MAX_FIXED_SIDE || fixed_h > MAX_FIXED_SIDE) {
+            fprintf(stderr, "gen_dataset: --size wants WxH with sides of 16 to %d pixels, e.g. 500x375 (got '%s')\n",
+                    MAX_FIXED_SIDE, size);
+            return 2;
+        }
+    }
     if (VIPS_INIT(argv[0]) != 0) {
         LOG_E("libvips start-up: %s", vips_error_buffer());
         return 1;
@@ -303,7 +326,9 @@ int main(int argc, char **argv) {
 
     static const char *splits[3] = {"train", "validation", "test"}, *classes[2] = {"cats", "dogs"},
                       *prefix[2] = {"cat", "dog"};
-    canvas_t cv = {0, 0, malloc((size_t)MAX_SIDE * MAX_SIDE * 3)};
+    size_t pixels = (size_t)MAX_SIDE * MAX_SIDE;
+    if ((size_t)fixed_w * (size_t)fixed_h > pixels) pixels = (size_t)fixed_w * (size_t)fixed_h;
+    canvas_t cv = {0, 0, malloc(pixels * 3)};
     if (!cv.px) {
         LOG_E("out of memory");
         return 1;
@@ -321,7 +346,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < counts[s] && rc == 0; i++, next[c]++) {
                 snprintf(path, sizeof path, "%s/%s/%s/%s.%lld.jpg", out, splits[s], classes[c], prefix[c],
                          (long long)next[c]);
-                rc = make_picture(&cv, (uint64_t)seed, c, next[c], path);
+                rc = make_picture(&cv, (uint64_t)seed, c, next[c], fixed_w, fixed_h, path);
                 written++;
             }
         }
