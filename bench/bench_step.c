@@ -11,10 +11,11 @@
 int main(int argc, char **argv) {
     log_init("bench_step", NULL);
     const char *backend = "cpu", *precision = "fp32";
-    int steps = 20, batch = 0, first = 0;
+    int steps = 20, batch = 0, first = 0, autotune = 0;
     const cli_opt_t opts[] = {
         {"backend", CLI_STR, &backend, NULL, "NAME", "backend: ref, cpu, cpu-direct or cuda (those this build has)"},
         {"precision", CLI_STR, &precision, NULL, "fp32|tf32", "arithmetic precision (tf32: cuda only)"},
+        {"autotune", CLI_BOOL, &autotune, NULL, NULL, "cuda: time cuDNN's convolution algorithms instead of its heuristics"},
         {"steps", CLI_INT, &steps, NULL, "N", "timed training steps, after the warm-up"},
         {"batch", CLI_INT, &batch, NULL, "B", "images per step; 0: the spec's batch size"},
     };
@@ -31,7 +32,7 @@ int main(int argc, char **argv) {
         LOG_E("%s", err_msg());
         return 1;
     }
-    rc = trainer_benchmark(&m, backend, precision, steps, batch > 0 ? batch : m.train.batch_size);
+    rc = trainer_benchmark(&m, backend, precision, autotune, steps, batch > 0 ? batch : m.train.batch_size);
     if (rc != 0) LOG_E("benchmark: %s", err_msg());
     nn_model_free(&m);
     return rc == 0 ? 0 : 1;

@@ -52,7 +52,7 @@ exec > >(trap '' INT TERM; exec tee -a "$out/console.log") 2>&1
 bench_steps=300 peer_steps=200 peer_warmup=20 batches="20 256" backend=cuda peer_dev=cuda
 aug_counts="1 2 4 8 14" scale_epochs=3
 [ $quick -eq 1 ] && { bench_steps=50 peer_steps=50 peer_warmup=10 aug_counts="1 4 14"; }
-cap_setup=30 cap_build=200 cap_tests=90 cap_ours_steps=60 cap_ours_step_run=25 cap_peer_steps=70
+cap_setup=30 cap_build=200 cap_tests=90 cap_ours_steps=75 cap_ours_step_run=25 cap_peer_steps=70
 cap_compile=30 cap_data=20 cap_e2e=65 cap_scaling=40 cap_peer_e2e=65
 n_train=1000 n_val=500 n_test=500 augs=14   # the tutorial's split (per class); augmenters of the e2e run
 pretend=${GPU_CHECK_PRETEND:-}
@@ -217,16 +217,18 @@ setup() {
             cat "$work/help-$e.out" >>"$log"
         done
         # what the packed loader resolves, and what it cannot
-        for e in bench_step test_cuda_smoke; do
+        for e in bench_step test_cuda; do
             [ -f "$P/bin/.real/$e" ] || continue
             say "libraries of $e:" >>"$log"
             "$P/lib/ld-linux-x86-64.so.2" --library-path "$P/lib:$gpu_lib_path" --list "$P/bin/.real/$e" >>"$log" 2>&1 || true
         done
         # On a GPU, one real step: cuDNN and cuBLAS are only loaded (some of cuDNN on demand) when used,
-        # and a library that does not fit (a missing symbol or C library version) shows only then.
+        # and a library that does not fit (a missing symbol or C library version) shows only then. At
+        # debug level the backend logs every convolution algorithm cuDNN offers and the ones it chose.
         if [ -z "$bad" ] && [ "$gpu" = 1 ] && [ "$pretend" != cpu ]; then
             local probe=$work/probe.out
-            limited "$(cap 40)" "$probe" "$P/bin/bench_step" models/model1.ini --backend cuda --batch 2 --steps 1 || true
+            limited "$(cap 40)" "$probe" env PAWPIPE_LOG_LEVEL=debug "$P/bin/bench_step" models/model2.ini --backend cuda \
+                --batch 20 --steps 1 || true
             cat "$probe" >>"$log"
             if grep -qi 'undefined symbol\|symbol lookup error\|cannot open shared object\|version .GLIBC' "$probe"; then
                 bad=" bench_step --backend cuda"
@@ -368,6 +370,17 @@ step_times() {
                 done
             done
         done
+        # cuDNN's algorithms timed at start-up instead of its heuristics' choice (--autotune)
+        f=$work/step-model2-20-autotune.out
+        : >"$f"
+        rc=0
+        limited "$(run_cap)" "$f" "${ours[@]}" "$bins/bench_step" models/model2.ini --backend $backend --precision fp32 \
+            --autotune --batch 20 --steps $bench_steps || rc=$?
+        cat "$f" >>"$log"
+        ms=$(num_after 'median ms/step:' "$f") tf=$(num_after 'TFLOP/s' "$f") note="--autotune: algorithms timed"
+        [ $rc -eq 0 ] && [ -n "$ms" ] || { failed=$((failed + 1)); note="$(why $rc): $(tail_of "$f")"; ms=""; }
+        time_rows+=("model2|20|fp32 autotune|${ms:-failed}|${tf:-}|$note")
+        say "ours model2 batch 20 fp32 --autotune: ${ms:-failed} ms/step"
     else
         # a fallback build has no cpu (oneDNN) backend: the reference backend, on a tiny batch
         local cpu_args=(--backend cpu --batch 20 --steps 3)

@@ -40,6 +40,9 @@ typedef struct {
     nn_precision_t precision;
     int no_graph;      /* cuda: launch the training step kernel by kernel instead of replaying it as
                           a CUDA graph (to compare the two); ignored elsewhere                   */
+    int autotune;      /* cuda: time cuDNN's convolution algorithms at create and take the fastest,
+                          instead of its heuristics' choice (which every process repeats, so that
+                          a resumed run is bit-identical); ignored elsewhere                     */
 } nn_options_t;
 
 typedef struct nn_backend {

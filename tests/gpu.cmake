@@ -7,6 +7,7 @@
 if(TARGET nn_cuda)
   add_executable(test_cuda test_cuda.c)
   target_link_libraries(test_cuda nn_backends nn_cuda common testlib)
+  target_compile_options(test_cuda PRIVATE -ffp-contract=off)   # as nn_ref: the ops.h formulas exactly
   add_test(NAME cuda_kernels COMMAND test_cuda ${CMAKE_SOURCE_DIR})
   set_tests_properties(cuda_kernels PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 300)
 

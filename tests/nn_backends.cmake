@@ -4,6 +4,7 @@
 # tests/gpu.cmake).
 add_executable(test_ops test_ops.c)
 target_link_libraries(test_ops nn_ref common testlib)
+target_compile_options(test_ops PRIVATE -ffp-contract=off)   # as nn_ref: the ops.h formulas exactly
 add_test(NAME nn_ops COMMAND test_ops)
 set_tests_properties(nn_ops PROPERTIES LABELS "nn;unit" SKIP_RETURN_CODE 77 TIMEOUT 60)
 

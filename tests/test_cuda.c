@@ -1,7 +1,7 @@
 /* test_cuda.c (label gpu): the cuda backend's own kernels one by one against the reference kernels
  * on random data, then the backend as a whole: three RMSprop steps of model2 at full size against the
- * cpu backend, the graphed training step against the kernel-by-kernel one (bit for bit), tf32 within
- * its documented tolerance, and a refusal of what it cannot run. Skips (exit 77) with the reason on a
+ * cpu backend, the graphed training step against the kernel-by-kernel one (bit for bit), tf32 and
+ * autotuned algorithms within their tolerances, and refusals of what it cannot run. Skips (exit 77) with the reason on a
  * machine without a usable GPU.
  *
  * Bit-for-bit where the GPU runs the reference's own formulas in the same order (nn/ops.h; the CUDA
@@ -40,7 +40,7 @@ static void fill_levels(float *a, size_t n, uint64_t stream) {
 static void *to_dev(const void *src, size_t bytes) {
     void *d = NULL;
     if (cuda_alloc(&d, bytes ? bytes : 4) != 0) return NULL;
-    if (bytes && cuda_copy_to_device(d, src, bytes) != 0) {
+    if (bytes && src && cuda_copy_to_device(d, src, bytes) != 0) {
         cuda_free(d);
         return NULL;
     }
@@ -196,8 +196,9 @@ TEST(loss_equals_reference) {
     void *d_logits = to_dev(logits, sizeof logits), *d_labels = to_dev(labels, sizeof labels);
     void *d_hdr = to_dev(&hdr, sizeof hdr), *d_st = to_dev(&zero, sizeof zero), *d_dl = to_dev(NULL, sizeof got);
     REQUIRE(d_logits && d_labels && d_hdr && d_st && d_dl);
-    REQUIRE(cuda_bce(d_logits, d_labels, d_hdr, MAXB, d_dl, d_st, 0) == 0);
-    REQUIRE(cuda_bce(d_logits, d_labels, d_hdr, MAXB, d_dl, d_st, 0) == 0);   /* twice: the sums add up */
+    REQUIRE(cuda_bce(d_logits, d_labels, d_hdr, MAXB, 1, d_dl, d_st, 0) == 0);
+    REQUIRE(cuda_bce(d_logits, d_labels, d_hdr, MAXB, 1, d_dl, d_st, 0) == 0);   /* twice: the sums add up */
+    REQUIRE(cuda_bce(d_logits, d_labels, d_hdr, MAXB, 0, d_dl, d_st, 0) == 0);   /* without sum: they stay */
     REQUIRE(from_dev(got, d_dl, sizeof got) == 0 && from_dev(&st, d_st, sizeof st) == 0);
     for (int i = 0; i < n; i++) EXPECT_NEAR(got[i], want[i], 0, 1e-6);
     for (int i = n; i < MAXB; i++) EXPECT(got[i] == 0.0f);
@@ -344,7 +345,7 @@ TEST(graph_equals_eager) {
     NEED_GPU();
     run_data_t d = {0};
     outcome_t a = {0}, b = {0};
-    nn_options_t graph = {NN_PRECISION_FP32, 0}, eager = {NN_PRECISION_FP32, 1};
+    nn_options_t graph = {.no_graph = 0}, eager = {.no_graph = 1};
     REQUIRE(run_data(&d, 20) == 0);
     REQUIRE(train(&a, "cuda", &graph, &d) == 0 && train(&b, "cuda", &eager, &d) == 0);
     EXPECT(memcmp(a.params, b.params, d.m.n_params * 4) == 0);
@@ -360,11 +361,26 @@ TEST(tf32_within_tolerance) {
     NEED_GPU();
     run_data_t d = {0};
     outcome_t a = {0}, b = {0};
-    nn_options_t tf32 = {NN_PRECISION_TF32, 0};
+    nn_options_t tf32 = {.precision = NN_PRECISION_TF32};
     REQUIRE(run_data(&d, 20) == 0);
     REQUIRE(train(&a, "cuda", &tf32, &d) == 0 && train(&b, "cuda", NULL, &d) == 0);
     EXPECT_NEAR(a.sums.loss_sum, b.sums.loss_sum, 0, 1e-2);
     EXPECT(changes_close(&d, &a, &b, 2e-2, 0, "tf32 vs fp32"));
+    outcome_free(&a), outcome_free(&b);
+    run_data_free(&d);
+}
+
+/* With autotune cuDNN times the algorithms (cudnnFind*Ex) and may pick others than its heuristics:
+ * the same training within the fp32 tolerances. */
+TEST(autotune_within_tolerance) {
+    NEED_GPU();
+    run_data_t d = {0};
+    outcome_t a = {0}, b = {0};
+    nn_options_t tuned = {.autotune = 1};
+    REQUIRE(run_data(&d, 20) == 0);
+    REQUIRE(train(&a, "cuda", &tuned, &d) == 0 && train(&b, "cuda", NULL, &d) == 0);
+    EXPECT_NEAR(a.sums.loss_sum, b.sums.loss_sum, 1e-4, 1e-4);
+    EXPECT(changes_close(&d, &a, &b, 1e-3, 1, "autotune vs heuristics"));
     outcome_free(&a), outcome_free(&b);
     run_data_free(&d);
 }
@@ -405,6 +421,7 @@ int main(int argc, char **argv) {
     RUN(model2_three_steps_against_cpu);
     RUN(graph_equals_eager);
     RUN(tf32_within_tolerance);
+    RUN(autotune_within_tolerance);
     RUN(refusals);
     return TEST_SUMMARY();
 }

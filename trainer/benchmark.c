@@ -63,9 +63,10 @@ static int pipelined_steps(const bench_t *b, int steps, double *ms_per_step) {
     return 0;
 }
 
-int trainer_benchmark(const nn_model_t *m, const char *backend, const char *precision, int steps, int batch) {
+int trainer_benchmark(const nn_model_t *m, const char *backend, const char *precision, int autotune, int steps,
+                      int batch) {
     CHECK(m && steps > 0 && batch > 0, "benchmark: needs a model, steps > 0 and batch > 0");
-    nn_options_t opts = {0};
+    nn_options_t opts = {.autotune = autotune};
     if (nn_precision_parse(precision ? precision : "fp32", &opts.precision) != 0) {
         err_set("--precision: '%s' is not fp32 or tf32", precision);
         return -1;

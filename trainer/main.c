@@ -35,6 +35,8 @@ int main(int argc, char **argv) {
          "compute backend: ref (plain C reference), cpu (oneDNN; Winograd convolutions where they fit), cpu-direct (oneDNN, direct convolutions only) or cuda (cuDNN and cuBLAS on the GPU)"},
         {"precision", CLI_STR, &c.precision, "PAWPIPE_PRECISION", "fp32|tf32",
          "arithmetic: fp32 (float32 everywhere, the same results as the CPU backends within rounding) or tf32 (cuda only: tensor cores round products' inputs to TF32, faster)"},
+        {"autotune", CLI_BOOL, &c.autotune, "PAWPIPE_AUTOTUNE", NULL,
+         "cuda: time cuDNN's convolution algorithms at start-up and take the fastest, instead of its heuristics' choice; a resumed run may then differ from an uninterrupted one in the last bits"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
          "where checkpoints are written (default: runs/<model name>)"},
         {"batches-bind", CLI_STR, &c.batches_bind, "PAWPIPE_BATCHES_BIND", "ENDPOINT",
@@ -94,7 +96,7 @@ int main(int argc, char **argv) {
             nn_model_summary(&m, stdout);
             rc = 0;
         } else {
-            rc = trainer_benchmark(&m, c.backend, c.precision, benchmark, batch > 0 ? batch : m.train.batch_size);
+            rc = trainer_benchmark(&m, c.backend, c.precision, c.autotune, benchmark, batch > 0 ? batch : m.train.batch_size);
             if (rc != 0) LOG_E("benchmark: %s", err_msg());
         }
         nn_model_free(&m);

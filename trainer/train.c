@@ -137,7 +137,7 @@ static int setup(trainer_t *t) {
     CHECK(n > 0 && n < (int)sizeof t->run_dir, "--run-dir: the name is longer than %zu bytes",
           sizeof t->run_dir - 1);
 
-    nn_options_t opts = {0};
+    nn_options_t opts = {.autotune = c->autotune};
     if (nn_precision_parse(c->precision, &opts.precision) != 0) {
         err_set("--precision: '%s' is not fp32 or tf32", c->precision ? c->precision : "(null)");
         return -1;

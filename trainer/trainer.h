@@ -13,6 +13,7 @@ typedef struct {
     int steps_per_epoch;           /* --steps-per-epoch N (-1: the spec's; 0: one pass)        */
     const char *backend;           /* --backend ref|cpu|cpu-direct|cuda                        */
     const char *precision;         /* --precision fp32|tf32 (tf32: cuda only)                  */
+    int autotune;                  /* --autotune: cuda times cuDNN's algorithms at start-up    */
     const char *run_dir;           /* --run-dir DIR: checkpoints are written here              */
     const char *batches_bind;      /* --batches-bind ENDPOINT                                  */
     const char *credits;           /* --credits ENDPOINT (the loader's)                        */
@@ -35,6 +36,7 @@ int trainer_run(const trainer_config_t *c, const volatile sig_atomic_t *stop);
 int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop);
 
 /* --benchmark N: N training steps on random data after a warm-up; prints "median ms/step: X". */
-int trainer_benchmark(const nn_model_t *m, const char *backend, const char *precision, int steps, int batch);
+int trainer_benchmark(const nn_model_t *m, const char *backend, const char *precision, int autotune, int steps,
+                      int batch);
 
 #endif

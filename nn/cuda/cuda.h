@@ -69,9 +69,10 @@ size_t cuda_colsum_partials(size_t rows, int f);
 int cuda_colsum(const float *a, size_t rows, int f, float *partial, float *out, cudaStream_t stream);
 
 /* Sigmoid + binary cross-entropy of the first hdr->n of max_batch logits against labels: dlogits
- * (max_batch; 0 past n), the step's loss and accuracy into stats, added to its running sums. */
-int cuda_bce(const float *logits, const float *labels, const cuda_hdr_t *hdr, int max_batch, float *dlogits,
-             cuda_stats_t *stats, cudaStream_t stream);
+ * (max_batch; 0 past n), the step's loss and accuracy into stats and, with sum, added to its running
+ * sums. */
+int cuda_bce(const float *logits, const float *labels, const cuda_hdr_t *hdr, int max_batch, int sum,
+             float *dlogits, cuda_stats_t *stats, cudaStream_t stream);
 
 /* RMSprop over count parameters with the learning rate read from *lr (device memory, so a captured
  * step follows a change of rate). */

@@ -11,7 +11,7 @@
 /* logits, labels, dlogits (max_batch); hdr->n samples count. Shared memory: max_batch doubles of
  * per-sample loss and max_batch ints of correctness. */
 __global__ static void bce_kernel(const float *logits, const float *labels, const cuda_hdr_t *hdr, int max_batch,
-                                  float *dlogits, cuda_stats_t *stats) {
+                                  int sum_up, float *dlogits, cuda_stats_t *stats) {
     extern __shared__ double shm[];
     double *loss = shm;
     int *correct = (int *)(shm + max_batch);
@@ -30,6 +30,7 @@ __global__ static void bce_kernel(const float *logits, const float *labels, cons
         for (int i = 0; i < n; i++) sum += loss[i], right += correct[i];
         stats->loss = n > 0 ? sum / n : 0.0;
         stats->accuracy = n > 0 ? (double)right / n : 0.0;
+        if (!sum_up) return;
         stats->loss_sum += stats->loss * n;
         stats->correct += stats->accuracy * n;
         stats->images += n;
@@ -37,10 +38,10 @@ __global__ static void bce_kernel(const float *logits, const float *labels, cons
     }
 }
 
-extern "C" int cuda_bce(const float *logits, const float *labels, const cuda_hdr_t *hdr, int max_batch,
+extern "C" int cuda_bce(const float *logits, const float *labels, const cuda_hdr_t *hdr, int max_batch, int sum,
                         float *dlogits, cuda_stats_t *stats, cudaStream_t stream) {
     size_t shm = (size_t)max_batch * (sizeof(double) + sizeof(int));
-    bce_kernel<<<1, BCE_THREADS, shm, stream>>>(logits, labels, hdr, max_batch, dlogits, stats);
+    bce_kernel<<<1, BCE_THREADS, shm, stream>>>(logits, labels, hdr, max_batch, sum, dlogits, stats);
     LAUNCH_TRY("bce_kernel");
     return 0;
 }

@@ -17,7 +17,7 @@
 #include "nn/ref/kernels.h"
 
 #define BLAS_WORKSPACE (32u << 20)   /* cuBLAS's own, set once so that captured products allocate nothing */
-#define FIND_WORKSPACE_MAX ((size_t)2 << 30)   /* the most the algorithm search may try               */
+#define FIND_WORKSPACE_MAX ((size_t)2 << 30)   /* the most workspace an algorithm may need            */
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
@@ -45,13 +45,13 @@ static void cuda_destroy(void **ctx) {
         cudaFreeHost(slot->host);
         cudaFree(slot->dev);
     }
+    if (c->blas) cublasDestroy(c->blas);   /* the handles before the workspaces they were given */
+    if (c->dnn) cudnnDestroy(c->dnn);
     void *dev[] = {c->P, c->G, c->R, c->input, c->grad_a, c->grad_b, c->partial, c->ws, c->lr, c->stats, c->blas_ws};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++) cudaFree(dev[k]);
     cudaFreeHost(c->stats_host);
     cudaFreeHost(c->host_params);
     cudaFreeHost(c->host_logits);
-    if (c->blas) cublasDestroy(c->blas);
-    if (c->dnn) cudnnDestroy(c->dnn);
     if (c->compute) cudaStreamDestroy(c->compute);
     if (c->copy) cudaStreamDestroy(c->copy);
     free(c);
@@ -62,6 +62,13 @@ static void cuda_destroy(void **ctx) {
  * dense layer, and the batch the loss kernel holds. */
 static int check_model(const nn_model_t *m, int max_batch) {
     CHECK(max_batch <= CUDA_MAX_BATCH, "cuda: batch of %d (max %d)", max_batch, CUDA_MAX_BATCH);
+    size_t biggest = (size_t)m->in_h * m->in_w * m->in_c;
+    for (int i = 0; i < m->n_layers; i++)
+        if (nn_layer_out_size(&m->layers[i]) > biggest) biggest = nn_layer_out_size(&m->layers[i]);
+    /* cuDNN's convolutions count a tensor's elements in 32 bits */
+    CHECK((size_t)max_batch * biggest <= (size_t)INT32_MAX, "cuda: batch of %d: a layer of %zu values per image "
+          "would exceed cuDNN's 2^31 elements a tensor (at most %zu images)", max_batch, biggest,
+          (size_t)INT32_MAX / biggest);
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer_t *l = &m->layers[i];
         CHECK(l->type >= NN_CONV2D && l->type <= NN_DROPOUT, "cuda: layer %s: unknown type %d", l->name, (int)l->type);
@@ -148,10 +155,11 @@ static int build_buffers(cuda_ctx_t *c) {
         cuda_slot_t *slot = &c->slots[s];
         HOST_ALLOC(slot->host, c->slot_bytes);
         DEV_ALLOC(slot->dev, c->slot_bytes);
+        /* the host waits for `used` (stage) and `t1` (last_step_ms) sleeping, not spinning */
         CUDA_TRY(cudaEventCreateWithFlags(&slot->copied, cudaEventDisableTiming));
-        CUDA_TRY(cudaEventCreateWithFlags(&slot->used, cudaEventDisableTiming));
+        CUDA_TRY(cudaEventCreateWithFlags(&slot->used, cudaEventDisableTiming | cudaEventBlockingSync));
         CUDA_TRY(cudaEventCreate(&slot->t0));
-        CUDA_TRY(cudaEventCreate(&slot->t1));
+        CUDA_TRY(cudaEventCreateWithFlags(&slot->t1, cudaEventBlockingSync));
     }
     return 0;
 }
@@ -167,8 +175,8 @@ static int build_convolutions(cuda_ctx_t *c) {
     }
     CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
     size_t cap = free_b / 4 < FIND_WORKSPACE_MAX ? free_b / 4 : FIND_WORKSPACE_MAX;
-    void *tmp = NULL;
-    CUDA_TRY(cudaMalloc(&tmp, cap));
+    void *tmp = NULL;   /* scratch for timing the algorithms (autotune) */
+    if (c->opts.autotune) CUDA_TRY(cudaMalloc(&tmp, cap));
     int rc = 0;
     x = c->input;
     for (int i = 0; i < c->m.n_layers && rc == 0; i++) {
@@ -177,7 +185,7 @@ static int build_convolutions(cuda_ctx_t *c) {
         if (layer_need > need) need = layer_need;
         x = c->layers[i].y;
     }
-    cudaFree(tmp);
+    if (tmp) cudaFree(tmp);
     if (rc != 0) return -1;
     c->ws_size = need;
     DEV_ALLOC(c->ws, need);
@@ -190,9 +198,11 @@ static void describe_device(cuda_ctx_t *c) {
     int maj = 0, min = 0;
     cublasGetProperty(MAJOR_VERSION, &maj);
     cublasGetProperty(MINOR_VERSION, &min);
-    snprintf(c->desc, sizeof c->desc, "%s, cuBLAS %d.%d; %s; training step %s", dev, maj, min,
+    snprintf(c->desc, sizeof c->desc, "%s, cuBLAS %d.%d; %s; convolution algorithms %s; training step %s", dev, maj,
+             min,
              c->opts.precision == NN_PRECISION_TF32 ? "tf32 (tensor cores may round inputs to TF32)"
                                                     : "fp32 (FMA only, no TF32)",
+             c->opts.autotune ? "timed" : "from cuDNN's heuristics",
              c->opts.no_graph ? "launched kernel by kernel" : "replayed as a CUDA graph");
 }
 
@@ -213,7 +223,8 @@ static int cuda_create(const nn_model_t *model, int max_batch, const nn_options_
     if (opts) c->opts = *opts;
     c->staged = c->timed = -1;
     c->lr_set = NAN;
-    if (build_libraries(c) != 0 || build_buffers(c) != 0 || build_convolutions(c) != 0) {
+    /* the memsets of dev_alloc run on the legacy stream: done, and any fault reported, before use */
+    if (build_libraries(c) != 0 || build_buffers(c) != 0 || build_convolutions(c) != 0 || cuda_sync() != 0) {
         void *p = c;
         cuda_destroy(&p);
         err_prepend("cuda: model %s, batch %d", model->name, max_batch);
@@ -295,11 +306,12 @@ static int backward(cuda_ctx_t *c, const unsigned char *slot) {
     return 0;
 }
 
-/* Forward, loss (into grad_a and the device statistics) and backward of a slot. */
-static int train_pass(cuda_ctx_t *c, const unsigned char *slot) {
+/* Forward, loss (into grad_a and the device statistics; the running sums only with `sum`, which
+ * step() asks for and forward_backward does not, as on the CPU backends) and backward of a slot. */
+static int train_pass(cuda_ctx_t *c, const unsigned char *slot, int sum) {
     TRY(forward(c, slot, 1));
     TRY(cuda_bce(c->layers[c->m.n_layers - 1].y, (const float *)(slot + c->labels_off), (const cuda_hdr_t *)slot,
-                 c->max_batch, c->grad_a, c->stats, c->compute));
+                 c->max_batch, sum, c->grad_a, c->stats, c->compute));
     TRY(backward(c, slot));
     return 0;
 }
@@ -336,6 +348,7 @@ static int drain(cuda_ctx_t *c) {
 }
 
 static int upload_now(cuda_ctx_t *c, const uint8_t *images, const float *labels, int n, uint64_t seed) {
+    CHECK(c->staged < 0, "cuda: a batch is staged: step() takes it before predict() or forward_backward()");
     TRY(drain(c));
     size_t bytes = fill_slot(c, 0, images, labels, n, seed);
     CUDA_TRY(cudaMemcpyAsync(c->slots[0].dev, c->slots[0].host, bytes, cudaMemcpyHostToDevice, c->compute));
@@ -404,7 +417,7 @@ static int cuda_forward_backward(void *ctx, const uint8_t *images, const float *
     CHECK(c && images && labels, "cuda: forward_backward");
     TRY(nn_check_batch("cuda", n, c->max_batch));
     TRY(upload_now(c, images, labels, n, dropout_seed));
-    TRY(train_pass(c, c->slots[0].dev));
+    TRY(train_pass(c, c->slots[0].dev, 0));
     CUDA_TRY(cudaMemcpyAsync(c->stats_host, c->stats, sizeof(cuda_stats_t), cudaMemcpyDeviceToHost, c->compute));
     CUDA_TRY(cudaStreamSynchronize(c->compute));
     if (stats) {
@@ -464,7 +477,7 @@ static int capture(cuda_ctx_t *c, int s) {
     cuda_slot_t *slot = &c->slots[s];
     cudaGraph_t g = NULL;
     CUDA_TRY(cudaStreamBeginCapture(c->compute, cudaStreamCaptureModeThreadLocal));
-    int rc = train_pass(c, slot->dev) == 0 && rmsprop(c) == 0 ? 0 : -1;
+    int rc = train_pass(c, slot->dev, 1) == 0 && rmsprop(c) == 0 ? 0 : -1;
     cudaError_t e = cudaStreamEndCapture(c->compute, &g);
     if (rc != 0) {
         if (g) cudaGraphDestroy(g);
@@ -490,7 +503,7 @@ static int cuda_step(void *ctx, double learning_rate) {
     CUDA_TRY(cudaStreamWaitEvent(c->compute, slot->copied, 0));
     CUDA_TRY(cudaEventRecord(slot->t0, c->compute));
     if (c->opts.no_graph || c->eager_steps < 1) {
-        TRY(train_pass(c, slot->dev));
+        TRY(train_pass(c, slot->dev, 1));
         TRY(rmsprop(c));
         c->eager_steps++;
     } else {
