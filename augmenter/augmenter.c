@@ -11,6 +11,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/runend.h"
 #include "common/timeutil.h"
 #include "proto/sock.h"
 
@@ -23,7 +24,7 @@ typedef struct {
     const augmenter_config_t *c;
     augmenter_stats_t *st;
     worker_t *w;
-    void *zctx, *jobs, *batches;
+    void *zctx, *jobs, *batches, *control;
     int own_zctx, frame_ok;
     zmq_msg_t frame;
     msg_t *in, out;
@@ -41,6 +42,7 @@ void augmenter_config_default(augmenter_config_t *c) {
     memset(c, 0, sizeof *c);
     c->jobs = EP_JOBS;
     c->batches = EP_BATCHES;
+    c->control = EP_CONTROL;
     c->cache_mb = 1024;
     c->cache_shared = "auto";
     c->max_pixels = 50000000;
@@ -64,6 +66,9 @@ static int setup(aug_t *a) {
     CHECK(a->jobs != NULL, "jobs socket %s: %s", c->jobs, err_msg());
     a->batches = sock_connect(a->zctx, ZMQ_PUSH, c->batches, BATCHES_HWM);
     CHECK(a->batches != NULL, "batches socket %s: %s", c->batches, err_msg());
+    a->control = sock_connect(a->zctx, ZMQ_SUB, c->control, 0);
+    CHECK(a->control != NULL, "control socket %s: %s", c->control, err_msg());
+    CHECK(zmq_setsockopt(a->control, ZMQ_SUBSCRIBE, "", 0) == 0, "ZMQ_SUBSCRIBE: %s", zmq_strerror(zmq_errno()));
     TRY(sender_new(a->batches, BATCHES_HWM + 2, &a->tx));
     worker_stats_t ws;
     worker_stats(a->w, &ws);
@@ -94,6 +99,7 @@ static void teardown(aug_t *a) {
     if (a->w) report(a, "summary");
     sock_close(&a->jobs);
     sock_close(&a->batches);
+    sock_close(&a->control);
     sock_ctx_close(&a->zctx, a->own_zctx);
     sender_destroy(&a->tx);
     if (a->frame_ok) zmq_msg_close(&a->frame);
@@ -148,11 +154,28 @@ static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
     return 0;
 }
 
+/* The loader's control socket: 1 when it announced the end of the run, 0 otherwise, -1 on failure. */
+static int take_control(aug_t *a) {
+    int rc = sock_recv(a->control, &a->frame, &a->lim, a->in, 0);
+    if (rc == -2) return -1;
+    if (rc == -1) {
+        LOG_W("control: rejected a frame: %s", err_msg());
+        err_clear();
+        return 0;
+    }
+    if (rc == 1 && msg_is_run_end(a->in)) {
+        LOG_I("the loader announced the end of the run");
+        return 1;
+    }
+    return 0;
+}
+
 static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
     a->t_report = now_s();
+    int64_t t_idle = now_ms(), t_checked = 0;   /* t_idle: the start, or the last job */
     while (!*stop) {
-        zmq_pollitem_t it = {a->jobs, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, POLL_MS) < 0) {
+        zmq_pollitem_t it[2] = {{a->jobs, 0, ZMQ_POLLIN, 0}, {a->control, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(it, 2, POLL_MS) < 0) {
             if (zmq_errno() == EINTR) continue;
             err_set("zmq_poll: %s", zmq_strerror(zmq_errno()));
             return -1;
@@ -161,7 +184,19 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
             report(a, "so far");
             a->t_report = now_s();
         }
-        if (!(it.revents & ZMQ_POLLIN)) continue;
+        if (it[1].revents & ZMQ_POLLIN) {
+            int end = take_control(a);
+            if (end < 0) return -1;
+            if (end) return 0;
+        }
+        if (!(it[0].revents & ZMQ_POLLIN)) {
+            if (runend_seen(a->c->run_dir, t_idle, &t_checked)) {
+                LOG_I("%s/%s: the run is over", a->c->run_dir, RUNEND_FILE);
+                return 0;
+            }
+            continue;
+        }
+        t_idle = now_ms();
         double t0 = now_s();
         if (!a->n_batches && !a->cpu0) {   /* CPU accounting starts with the first job */
             a->cpu0 = cpu_process_ms();

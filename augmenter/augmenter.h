@@ -15,6 +15,10 @@
 typedef struct {
     const char *jobs;       /* --jobs ENDPOINT: the loader's job socket (PULL, connected)          */
     const char *batches;    /* --batches ENDPOINT: the trainer's batch socket (PUSH, connected)    */
+    const char *control;    /* --control ENDPOINT: the loader's control socket (SUB, connected): the
+                               end of the run                                                       */
+    const char *run_dir;    /* --run-dir DIR: the trainer's run folder where it is shared (an idle
+                               augmenter that finds its END marker exits); NULL: none              */
     int cache_mb;           /* --cache-mb: limit of the decoded-image cache (0: no cache)          */
     const char *cache_shared; /* --cache-shared: "auto" (one cache per host and job endpoint), "off"
                                  (a private cache), or a shared-memory name "/..."                  */
@@ -34,7 +38,8 @@ typedef struct {
     atomic_uint_fast64_t decodes;    /* image decodes (cache misses)                          */
 } augmenter_stats_t;
 
-/* Run until *stop (returns 0) or a socket failure (-1 with err_msg()). stats may be NULL. */
+/* Run until the loader announces the end of the run, or (idle) run_dir's END marker says so, or
+ * *stop (each returns 0), or a socket failure (-1 with err_msg()). stats may be NULL. */
 int augmenter_run(const augmenter_config_t *c, const volatile sig_atomic_t *stop, augmenter_stats_t *stats);
 
 /* The work on one job, without sockets (the stage's core; tests call it directly). */

@@ -31,6 +31,10 @@ int main(int argc, char **argv) {
         {"model", CLI_STR, &model, "PAWPIPE_MODEL", "MODEL.ini",
          "augmentation settings and image size of the previews (default: models/model2.ini when it exists, "
          "else the Keras tutorial's settings at 150x150)"},
+        {"control", CLI_STR, &c.control, "PAWPIPE_CONTROL", "ENDPOINT",
+         "the loader's control socket, which announces the end of the run (then the augmenter exits 0)"},
+        {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
+         "the trainer's run folder, where it is shared: an idle augmenter that finds its END marker exits 0"},
         {"log-level", CLI_STR, &log_level, "PAWPIPE_LOG_LEVEL", "LEVEL", "debug, info, warn or error"},
     };
     int first = 0;

@@ -47,7 +47,7 @@ finish() {
 }
 trap finish EXIT
 
-ports() { python3 "$here/scripts/free_ports" 3; }
+ports() { python3 "$here/scripts/free_ports" 4; }
 
 # CPU seconds (user + system) of a live process, from /proc
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
@@ -58,17 +58,18 @@ command -v /usr/bin/time >/dev/null && timer=(/usr/bin/time -f "%U %S")
 # CPU seconds of each process in $work/cpu-K
 run() {
     local k=$1 i
-    local jobs credits batches
+    local jobs credits batches control
     if [ "$transport" = ipc ]; then
         jobs=ipc://$work/jobs-$k credits=ipc://$work/credits-$k batches=ipc://$work/batches-$k
+        control=ipc://$work/control-$k
     else
-        read -r pj pc pb < <(ports)
-        jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb
+        read -r pj pc pb pk < <(ports)
+        jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb control=tcp://127.0.0.1:$pk
     fi
-    local aug_args=(--jobs "$jobs" --batches "$batches" --cache-shared "$shared")
+    local aug_args=(--jobs "$jobs" --batches "$batches" --control "$control" --cache-shared "$shared")
     [ -n "$cache_mb" ] && aug_args+=(--cache-mb "$cache_mb")
     "${timer[@]}" ${timer:+-o "$work/cpu-loader-$k"} "$bin/loader" --data "$data" --model "$model" \
-        --jobs-bind "$jobs" --credits-bind "$credits" >"$work/loader-$k.log" 2>&1 &
+        --jobs-bind "$jobs" --credits-bind "$credits" --control-bind "$control" >"$work/loader-$k.log" 2>&1 &
     local loader=$!
     pids+=($loader)
     local augs=()

@@ -32,6 +32,8 @@ typedef struct {
     int batch_size;            /* --batch-size: 0 the spec's                                       */
     int rcvhwm;                /* checkpoints ZeroMQ may queue for us before the publisher drops   */
     int max_checkpoints;       /* return after scoring this many (0: until *stop)                   */
+    int stay_after_end;        /* keep waiting after the end of the run (default 0: score what is
+                                  left and return)                                                 */
     void *zctx;                /* ZeroMQ context to use; NULL: evaluator_run makes its own          */
     evaluator_stats_t *stats;  /* if not NULL, filled in when evaluator_run returns                 */
     /* If not NULL, called on the evaluator's thread after each checkpoint it has dealt with (scored
@@ -47,8 +49,10 @@ void evaluator_config_default(evaluator_config_t *c);
  * split, or only the newest when several are queued; print one line per checkpoint on stdout, append
  * it to run_dir/history.csv and redraw run_dir/curves.png. A checkpoint that does not fit is logged
  * and passed over. When idle for 2 s, a run_dir/latest.safetensors newer than every checkpoint received
- * (lost on the way) is scored from the file. Returns 0 when stopped, -1 + err_msg() when it cannot go
- * on (no data, socket). */
+ * (lost on the way) is scored from the file. At the end of the run (announced on the stream, or, when
+ * idle, run_dir's END marker: an evaluator started after the run) every epoch checkpoint in run_dir
+ * not yet in history.csv is scored from its file and it returns 0, unless stay_after_end. Returns 0
+ * when stopped or at the end, -1 + err_msg() when it cannot go on (no data, socket). */
 int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop);
 
 /* Metrics of one scoring pass (class 1 = positive). precision/recall are 0 when undefined (as

@@ -1,5 +1,8 @@
 /* run.c: evaluator_run: follow the trainer's checkpoint stream and score every checkpoint, or only the
  * newest of those queued when scoring falls behind; history.csv and curves.png after each one. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +11,7 @@
 #include "common/check.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/runend.h"
 #include "common/timeutil.h"
 #include "evaluator/curves.h"
 #include "evaluator/eval.h"
@@ -155,6 +159,85 @@ static int catch_up(session_t *s, const volatile sig_atomic_t *stop) {
     return score_loaded(s, epoch, step, loss, accuracy, stop);
 }
 
+/* 1 when history.csv has a row for epoch (an epoch-end checkpoint was scored), else 0. */
+static int in_history(const history_row_t *rows, int n, uint32_t epoch) {
+    for (int i = 0; i < n; i++)
+        if (rows[i].epoch == epoch) return 1;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The epochs of the ckpt-epoch-NNN.safetensors files in dir, sorted, into *epochs (malloc'ed). */
+static int epoch_files(const char *dir, uint32_t **epochs, int *n) {
+    *epochs = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    CHECK(d, "cannot read %s: %s", dir, strerror(errno));
+    int cap = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        unsigned epoch;
+        char tail[32];
+        if (sscanf(e->d_name, "ckpt-epoch-%u%31s", &epoch, tail) != 2 || strcmp(tail, ".safetensors") != 0) continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            uint32_t *grown = realloc(*epochs, sizeof **epochs * cap);
+            if (!grown) {
+                closedir(d);
+                err_set("out of memory");
+                return -1;
+            }
+            *epochs = grown;
+        }
+        (*epochs)[(*n)++] = epoch;
+    }
+    closedir(d);
+    if (*n) qsort(*epochs, *n, sizeof **epochs, cmp_u32);
+    return 0;
+}
+
+/* The run is over: score, from its file, each epoch checkpoint of the run folder whose epoch
+ * history.csv does not have yet (missed on the stream: dropped while we were busy, or published before
+ * we started), in epoch order. Returns 0, 2 when stopped, -1 fatal. */
+static int score_remaining(session_t *s, const volatile sig_atomic_t *stop) {
+    const evaluator_config_t *c = s->c;
+    if (!c->run_dir) return 0;
+    history_row_t *rows = NULL;
+    uint32_t *epochs = NULL;
+    int n = 0, cap = 0, n_epochs = 0, rc = 0;
+    if (access(s->history, F_OK) == 0 && history_read(s->history, &rows, &n, &cap) != 0) {
+        LOG_W("%s: %s; scoring every checkpoint of the run folder", s->history, err_msg());
+        n = 0;
+    }
+    if (epoch_files(c->run_dir, &epochs, &n_epochs) != 0) {
+        LOG_W("%s", err_msg());
+        n_epochs = 0;
+    }
+    for (int k = 0; k < n_epochs && rc == 0; k++) {
+        if (in_history(rows, n, epochs[k])) continue;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/ckpt-epoch-%03u.safetensors", c->run_dir, epochs[k]);
+        uint32_t e;
+        uint64_t step;
+        double loss, accuracy;
+        if (eval_load_checkpoint_file(c, path, 0, &s->scorer, &e, &step, &loss, &accuracy) != 0) {
+            LOG_W("%s: %s", path, err_msg());
+            continue;
+        }
+        LOG_I("scoring %s, which the stream did not bring", path);
+        rc = score_loaded(s, e, step, loss, accuracy, stop);
+        if (rc == 0) s->stats.evaluated++, s->stats.from_files++;
+        if (rc == 1) rc = 0;
+        progress(s);
+    }
+    free(rows);
+    free(epochs);
+    return rc;
+}
+
 /* Fail at start-up, not at the first checkpoint, when the data or the backend cannot be had. */
 static int check_setup(const evaluator_config_t *c) {
     CHECK(c->data_dir != NULL, "no data set: give --data DIR (DIR/%s/<class>/*.jpg)", c->split);
@@ -202,11 +285,22 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
                zmq_strerror(zmq_errno()));
     LOG_I("waiting for checkpoints on %s (scoring on %s/%s with backend %s)", c->checkpoints,
           c->data_dir, c->split, c->backend);
-    int cur = 0;
-    int64_t last_activity = now_ms();
-    while (!*stop && (c->max_checkpoints <= 0 || s.stats.evaluated < (uint64_t)c->max_checkpoints)) {
+    int cur = 0, ended = 0;
+    int64_t last_activity = now_ms(), last_work = now_ms(), t_checked = 0;   /* last_work: a message or a score */
+    while (!*stop && !ended && (c->max_checkpoints <= 0 || s.stats.evaluated < (uint64_t)c->max_checkpoints)) {
         int r = sock_recv(sub, &frames[cur], &lim, &msgs[cur], POLL_MS);
+        if (r == 1 && msg_is_run_end(&msgs[cur])) {   /* after the last checkpoint, on the same socket */
+            if (c->stay_after_end) continue;
+            LOG_I("the trainer announced the end of the run");
+            ended = 1;
+            break;
+        }
         if (r == 0) {
+            if (!c->stay_after_end && runend_seen(c->run_dir, last_work, &t_checked)) {
+                LOG_I("%s/%s: the run is over", c->run_dir, RUNEND_FILE);
+                ended = 1;
+                break;
+            }
             if (!c->run_dir || now_ms() - last_activity < CATCH_UP_IDLE_MS) continue;
             int sr = catch_up(&s, stop);
             if (sr < 0) goto done;
@@ -214,11 +308,12 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
                 s.stats.evaluated++;
                 s.stats.from_files++;
                 progress(&s);
+                last_work = now_ms();
             }
             last_activity = now_ms();
             continue;
         }
-        last_activity = now_ms();
+        last_activity = last_work = now_ms();
         int took = take_frame(&s, r, &msgs[cur]);
         if (took < 0) goto done;
         if (took == 0) continue;
@@ -252,6 +347,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
         if (sr == 1) s.stats.refused++;
         progress(&s);
     }
+    if (ended && score_remaining(&s, stop) < 0) goto done;
     rc = 0;
 done:
     if (c->stats) *c->stats = s.stats;

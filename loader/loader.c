@@ -8,6 +8,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/runend.h"
 #include "common/timeutil.h"
 #include "image/dataset.h"
 #include "loader/internal.h"
@@ -30,7 +31,7 @@ typedef struct {
     geom_t g;                  /* of the current START                                     */
     int started;
     pos_t cur;                 /* the next item to make                                    */
-    void *zctx, *jobs, *credits;
+    void *zctx, *jobs, *credits, *control;
     int own_zctx;
     zmq_msg_t frame;
     msg_t *in, *tx;            /* decode and encode scratch (large), allocated once            */
@@ -51,6 +52,7 @@ void loader_config_default(loader_config_t *c) {
     c->resend_ms = 10000;
     c->jobs_bind = EP_JOBS_BIND;
     c->credits_bind = EP_CREDITS_BIND;
+    c->control_bind = EP_CONTROL_BIND;
 }
 
 static int is_dir(const char *dir, const char *sub) {
@@ -114,6 +116,8 @@ static int setup(loader_t *L) {
     CHECK(L->jobs != NULL, "jobs socket %s: %s", c->jobs_bind, err_msg());
     L->credits = sock_bind(L->zctx, ZMQ_PULL, c->credits_bind, 0);
     CHECK(L->credits != NULL, "credits socket %s: %s", c->credits_bind, err_msg());
+    L->control = sock_bind(L->zctx, ZMQ_PUB, c->control_bind, 0);
+    CHECK(L->control != NULL, "control socket %s: %s", c->control_bind, err_msg());
     LOG_I("%" PRId64 " training images, batch %d (%" PRId64 " batches per pass), %u epochs of %" PRIu64
           " steps unless the trainer says otherwise; window %d, resend after %d ms; jobs on %s, credits on %s",
           L->train.n_files, L->plan.batch, L->plan.per_pass, L->own.epochs, L->own.steps, c->window,
@@ -125,6 +129,7 @@ static int setup(loader_t *L) {
 static void teardown(loader_t *L) {
     sock_close(&L->jobs);
     sock_close(&L->credits);
+    sock_close(&L->control);
     sock_ctx_close(&L->zctx, L->own_zctx);
     if (L->frame_ok) zmq_msg_close(&L->frame);
     free(L->in);
@@ -310,6 +315,7 @@ static int wants_send(loader_t *L) {
 }
 
 static int loop(loader_t *L, const volatile sig_atomic_t *stop) {
+    int64_t t_start = now_ms(), t_checked = 0;
     while (!*stop && !L->done && !L->shutdown) {
         zmq_pollitem_t items[2] = {{L->credits, 0, ZMQ_POLLIN, 0}, {L->jobs, 0, 0, 0}};
         if (wants_send(L)) items[1].events = ZMQ_POLLOUT;
@@ -320,6 +326,11 @@ static int loop(loader_t *L, const volatile sig_atomic_t *stop) {
         }
         TRY(drain_credits(L));
         if (L->shutdown) break;
+        if (!L->started && runend_seen(L->c->run_dir, t_start, &t_checked)) {
+            LOG_I("%s/%s: the run is over; nothing to send", L->c->run_dir, RUNEND_FILE);
+            L->done = 1;
+            break;
+        }
         flight_pop_acked(&L->fl);
         if (L->end_credited && L->fl.count == 0) {
             LOG_I("END_RUN and every batch before it credited: the run is complete");
@@ -342,6 +353,10 @@ int loader_run(const loader_config_t *c, const volatile sig_atomic_t *stop, load
     int rc = setup(L);
     if (rc == 0) rc = loop(L, stop);
     if (rc == 0 && !L->done) LOG_I("stopped before the end of the run");
+    if (rc == 0 && L->done) {   /* every augmenter hears it, not just the one that took END_RUN */
+        LOG_I("announcing the end of the run to the augmenters on %s", c->control_bind);
+        rc = sock_announce_end(L->control, &L->scratch, L->g.epochs * L->g.steps, L->g.epochs);
+    }
     teardown(L);
     free(L);
     return rc;

@@ -16,6 +16,9 @@ typedef struct {
     int resend_ms;              /* --resend-ms T: first resend timeout of an uncredited job       */
     const char *jobs_bind;      /* PUSH, bound                                                    */
     const char *credits_bind;   /* PULL, bound                                                    */
+    const char *control_bind;   /* PUB, bound: the end of the run, for the augmenters             */
+    const char *run_dir;        /* --run-dir: the trainer's run folder, when shared (its END marker
+                                   ends a loader that waits for a run that is over); NULL: none    */
     void *zctx;                 /* ZeroMQ context to use; NULL: the stage makes its own           */
 } loader_config_t;
 
@@ -32,8 +35,10 @@ typedef struct {
     atomic_int max_in_flight;            /* the most ever                                         */
 } loader_stats_t;
 
-/* Run until the trainer has credited END_RUN (returns 0), *stop is set (0), or an error (-1 with
- * err_msg(); e.g. the data folder is missing or has fewer than two classes). stats may be NULL. */
+/* Run until the trainer has credited END_RUN, then announce the end on the control socket and
+ * return 0; or until *stop is set (0); or, waiting for a START, until run_dir's END marker says the
+ * run is over (0, announced too); or an error (-1 with err_msg(); e.g. the data folder is missing or
+ * has fewer than two classes). stats may be NULL. */
 int loader_run(const loader_config_t *c, const volatile sig_atomic_t *stop, loader_stats_t *stats);
 
 /* The sample plan: Keras' infinite iterator over the training split. Pass p is the identity

@@ -29,13 +29,18 @@ int main(int argc, char **argv) {
          "bind the PUSH socket the augmenters take jobs from"},
         {"credits-bind", CLI_STR, &c.credits_bind, "PAWPIPE_CREDITS_BIND", "ENDPOINT",
          "bind the PULL socket the trainer sends START and credits to"},
+        {"control-bind", CLI_STR, &c.control_bind, "PAWPIPE_CONTROL_BIND", "ENDPOINT",
+         "bind the PUB socket that announces the end of the run to the augmenters"},
+        {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
+         "the trainer's run folder, where it is shared: a loader waiting for a run whose END marker is there exits"},
         {"log-level", CLI_STR, &log_level, "PAWPIPE_LOG_LEVEL", "LEVEL", "debug, info, warn or error"},
     };
     int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), "--data DIR --model MODEL.ini [options]",
                        "The loader stage of pawpipe: indexes DIR/train, decides the members and seeds of every "
                        "batch (Keras'\nshuffled iterator, deterministic from the spec's seed), and sends batch "
                        "jobs with the encoded images to\nthe augmenters, at most W in flight, from where the "
-                       "trainer's START says; it exits once the trainer\nhas taken the end of the run.",
+                       "trainer's START says; it exits once the trainer\nhas taken the end of the run, "
+                       "announcing the end to every augmenter.",
                        NULL);
     if (rc == 1) return 0;
     if (rc < 0) return 2;

@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "common/check.h"
+#include "common/timeutil.h"
 #include "proto/sock.h"
 
 static void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind) {
@@ -21,6 +22,9 @@ static void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int 
     if (rc == 0) what = "ZMQ_IPV6", rc = zmq_setsockopt(s, ZMQ_IPV6, &zero, sizeof zero);
     if (rc == 0 && hwm > 0) what = "ZMQ_SNDHWM", rc = zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (rc == 0 && hwm > 0) what = "ZMQ_RCVHWM", rc = zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    int ivl_max = SOCK_RECONNECT_MAX_MS;
+    if (rc == 0 && !bind)
+        what = "ZMQ_RECONNECT_IVL_MAX", rc = zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     if (rc == 0) what = verb, rc = bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint);
     if (rc != 0) {
         err_set("sock_%s %s: %s: %s", verb, endpoint, what, zmq_strerror(zmq_errno()));
@@ -73,6 +77,21 @@ int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags) {
         return -1;
     }
 }
+
+int sock_announce_end(void *pub, pbuf_t *scratch, uint64_t steps, uint32_t epochs) {
+    msg_t m = {.kind = MSG_CONTROL};
+    m.control = (msg_control_t){.op = CTRL_END_RUN, .seq = steps, .epochs = epochs};
+    for (int t = 0; t < SOCK_ANNOUNCE_MS; t += 100) {
+        TRY(sock_send(pub, &m, scratch, ZMQ_DONTWAIT) < 0 ? -1 : 0);
+        sleep_ms(100);
+    }
+    /* the sockets have linger 0: give the I/O thread the time to pass the last ones on */
+    int linger = SOCK_ANNOUNCE_MS;
+    CHECK(zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger) == 0, "ZMQ_LINGER: %s", zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+int msg_is_run_end(const msg_t *m) { return m->kind == MSG_CONTROL && m->control.op == CTRL_END_RUN; }
 
 int sock_recv(void *sock, zmq_msg_t *frame, const proto_limits_t *lim, msg_t *out, int timeout_ms) {
     if (!sock || !frame || !out) {

@@ -11,7 +11,8 @@
  *   jobs        loader binds PUSH      augmenters connect PULL
  *   credits     loader binds PULL      trainer connects PUSH   (credits, START)
  *   batches     trainer binds PULL     augmenters connect PUSH
- *   checkpoints trainer binds PUB      evaluators connect SUB
+ *   checkpoints trainer binds PUB      evaluators connect SUB  (checkpoints, metrics, the run's end)
+ *   control     loader binds PUB       augmenters connect SUB  (the run's end)
  * Each can be overridden by a flag or by the environment variable named beside it. */
 #define EP_JOBS_BIND          "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS_BIND        */
 #define EP_JOBS               "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS             */
@@ -21,6 +22,16 @@
 #define EP_BATCHES            "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES          */
 #define EP_CHECKPOINTS_BIND   "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS_BIND */
 #define EP_CHECKPOINTS        "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS      */
+#define EP_CONTROL_BIND       "tcp://127.0.0.1:5559"   /* PAWPIPE_CONTROL_BIND     */
+#define EP_CONTROL            "tcp://127.0.0.1:5559"   /* PAWPIPE_CONTROL          */
+
+/* A connecting socket whose peer is gone tries again after 100 ms, doubling up to this: a stage
+ * waiting for a crashed peer to come back costs next to no CPU (and no storm of name lookups). */
+#define SOCK_RECONNECT_MAX_MS 5000
+
+/* How long the end of a run is announced on a PUB socket (sock_announce_end) before its stage exits:
+ * subscribers that are reconnecting get it too. */
+#define SOCK_ANNOUNCE_MS 1000
 
 /* The ZeroMQ context of a stage: the caller's when it gives one (tests run stages as threads over
  * inproc://, which needs one shared context), else a new one, which *own then says to terminate.
@@ -38,6 +49,14 @@ void sock_close(void **sock);   /* closes and NULLs; NULL is fine */
  * Returns 0, 1 when ZMQ_DONTWAIT and the send would block, or -1 with err_msg(). A blocking send
  * retries after EINTR, so a caller that must notice a stop flag should use ZMQ_DONTWAIT. */
 int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags);
+
+/* Publish the end of the run (CONTROL END_RUN with seq = the run's steps, epochs) on pub, every 100
+ * ms for SOCK_ANNOUNCE_MS, then wait up to that long more for ZeroMQ to hand the messages over.
+ * 0 / -1 + err_msg(). */
+int sock_announce_end(void *pub, pbuf_t *scratch, uint64_t steps, uint32_t epochs);
+
+/* 1 when m is the end of the run as announced on a PUB socket (CONTROL END_RUN), else 0. */
+int msg_is_run_end(const msg_t *m);
 
 /* Receive one frame into *frame (initialised by the caller once with zmq_msg_init and closed once
  * at the end; this function reuses it) and decode it into *out, which points into *frame.

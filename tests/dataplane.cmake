@@ -23,7 +23,7 @@ target_link_libraries(dataplane_mkdata dataplane_fixtures image)
 
 # Real processes over TCP: the consumer is `trainer --dry-run` (the flow scenario's consumer that
 # stops reading is the test driver dataplane_dryrun --pause-after).
-foreach(scenario determinism badinput flow)
+foreach(scenario determinism badinput flow quiet late)
   add_test(NAME dataplane_procs_${scenario}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/dataplane_procs.sh ${CMAKE_BINARY_DIR}/bin ${scenario}
                    $<TARGET_FILE:trainer> --dry-run)

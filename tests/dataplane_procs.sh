@@ -7,6 +7,11 @@
 #                 are skipped with one warning each and counted per epoch, batches stay full; missing,
 #                 empty and one-class data folders fail at start-up with a clear message
 #   flow          a trainer that stops reading: the loader's and the augmenter's memory stay flat
+#   quiet         stages whose peers are gone (a crash) wait quietly: loader, augmenter and evaluator
+#                 each use under 1% of a core over 5 s
+#   late          stages started after the end of a run (its END marker in --run-dir) exit 0 by
+#                 themselves: loader, augmenter, and an evaluator that first scores the run's epoch
+#                 checkpoints missing from history.csv
 # usage: dataplane_procs.sh BIN_DIR SCENARIO DRYRUN...   (DRYRUN: the consumer command, e.g.
 #        BIN_DIR/trainer --dry-run, or BIN_DIR/dataplane_dryrun)
 set -uo pipefail
@@ -35,10 +40,10 @@ fail() {
     exit 1
 }
 
-# Three free TCP ports on 127.0.0.1 (scripts/free_ports), or three at random without Python.
+# Four free TCP ports on 127.0.0.1 (scripts/free_ports), or four at random without Python.
 ports() {
-    python3 "$root/scripts/free_ports" 3 2>/dev/null ||
-        { local b=$((20000 + RANDOM % 10000)); echo "$b $((b + 1)) $((b + 2))"; }
+    python3 "$root/scripts/free_ports" 4 2>/dev/null ||
+        { local b=$((20000 + RANDOM % 10000)); echo "$b $((b + 1)) $((b + 2)) $((b + 3))"; }
 }
 
 start() {   # start NAME CMD...: in the background, output in $work/NAME.log
@@ -76,16 +81,16 @@ run() {
     local name=$1 n=$2 victim=0
     shift 2
     [ "${1:-}" = victim ] && { victim=1; shift; }
-    local pj pc pb
-    read -r pj pc pb < <(ports)
-    local jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb
+    local pj pc pb pk
+    read -r pj pc pb pk < <(ports)
+    local jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb control=tcp://127.0.0.1:$pk
     start "loader-$name" "$bin/loader" --data "$work/data" --model "$work/spec.ini" --window 6 --resend-ms 500 \
-        --jobs-bind "$jobs" --credits-bind "$credits"
+        --jobs-bind "$jobs" --credits-bind "$credits" --control-bind "$control"
     "${dryrun[@]}" --model "$work/spec.ini" --window 6 --batches-bind "$batches" --credits "$credits" \
         >"$work/$name.out" 2>"$work/$name.err" &
     pid[dry-$name]=$!
     if [ $victim -eq 1 ]; then
-        start "victim-$name" "$bin/augmenter" --jobs "$jobs" --batches "$batches" "$@"
+        start "victim-$name" "$bin/augmenter" --jobs "$jobs" --batches "$batches" --control "$control" "$@"
         local i
         for ((i = 0; i < 200 && $(lines "$work/$name.out") < 2; i++)); do sleep 0.05; done
         [ "$(lines "$work/$name.out")" -ge 2 ] || fail "$name: no batch came out of the first augmenter"
@@ -99,7 +104,7 @@ run() {
     fi
     local k
     for ((k = 1; k <= n; k++)); do
-        start "aug$k-$name" "$bin/augmenter" --jobs "$jobs" --batches "$batches" "$@"
+        start "aug$k-$name" "$bin/augmenter" --jobs "$jobs" --batches "$batches" --control "$control" "$@"
     done
     wait_for "dry-$name" 60 || fail "$name: the dry run failed"
     wait_for "loader-$name" 10 || fail "$name: the loader failed"
@@ -155,7 +160,7 @@ badinput)
     # start-up failures with a clear message
     check_startup() {   # check_startup WHAT DIR PATTERN
         "$bin/loader" --data "$2" --model "$work/spec.ini" --jobs-bind "tcp://127.0.0.1:*" \
-            --credits-bind "tcp://127.0.0.1:*" >"$work/startup.log" 2>&1
+            --credits-bind "tcp://127.0.0.1:*" --control-bind "tcp://127.0.0.1:*" >"$work/startup.log" 2>&1
         local rc=$?
         [ $rc -ne 0 ] || fail "$1: the loader started"
         grep -q "$3" "$work/startup.log" || fail "$1: no clear message (wanted '$3')"
@@ -175,11 +180,11 @@ flow)
     # a consumer that takes 2 batches and then reads nothing for 4 s
     "$bin/dataplane_mkdata" data "$work/data" train 2 12 400 300 || fail "cannot write the data set"
     "$bin/dataplane_mkdata" spec "$work/spec.ini" 64 4 0 2 9 1 || fail "cannot write the spec"
-    read -r pj pc pb < <(ports)
-    jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb
+    read -r pj pc pb pk < <(ports)
+    jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb control=tcp://127.0.0.1:$pk
     start loader "$bin/loader" --data "$work/data" --model "$work/spec.ini" --window 4 \
-        --jobs-bind "$jobs" --credits-bind "$credits"
-    start aug "$bin/augmenter" --jobs "$jobs" --batches "$batches"
+        --jobs-bind "$jobs" --credits-bind "$credits" --control-bind "$control"
+    start aug "$bin/augmenter" --jobs "$jobs" --batches "$batches" --control "$control"
     "$bin/dataplane_dryrun" --model "$work/spec.ini" --window 4 --batches-bind "$batches" --credits "$credits" \
         --pause-after 2 --pause-ms 4000 >"$work/flow.out" 2>"$work/flow.err" &
     pid[dry]=$!
@@ -198,6 +203,71 @@ flow)
     wait_for loader 10 || fail "the loader failed"
     grep -q "taken 12 " "$work/flow.out" || fail "the run did not complete: $(tail -n 1 "$work/flow.out")"
     stop aug
+    ;;
+
+quiet)
+    # nobody to talk to: an augmenter whose loader's host name does not resolve and whose trainer's
+    # port is closed, a loader with no trainer, an evaluator with no trainer
+    "$bin/dataplane_mkdata" data "$work/data" train 2 4 48 36 || fail "cannot write the data set"
+    "$bin/dataplane_mkdata" spec "$work/spec.ini" 24 6 0 2 3 1 || fail "cannot write the spec"
+    mkdir -p "$work/data/validation" && cp -r "$work/data/train/"* "$work/data/validation/"
+    read -r pj pc pb pk < <(ports)
+    start loader "$bin/loader" --data "$work/data" --model "$work/spec.ini" --jobs-bind "tcp://127.0.0.1:$pj" \
+        --credits-bind "tcp://127.0.0.1:$pc" --control-bind "tcp://127.0.0.1:$pk"
+    start aug "$bin/augmenter" --jobs "tcp://no-such-host.invalid:$pj" --batches "tcp://127.0.0.1:$pb" \
+        --control "tcp://127.0.0.1:$pk" --cache-shared off
+    start eval "$bin/evaluator" --data "$work/data" --checkpoints "tcp://127.0.0.1:$pb"
+    sleep 2
+    ticks() { awk '{ print $14 + $15 }' "/proc/${pid[$1]}/stat"; }
+    declare -A t0=()
+    for p in loader aug eval; do
+        kill -0 "${pid[$p]}" 2>/dev/null || fail "$p exited while waiting"
+        t0[$p]=$(ticks $p)
+    done
+    sleep 5
+    hz=$(getconf CLK_TCK)
+    for p in loader aug eval; do
+        used=$(($(ticks $p) - ${t0[$p]}))
+        echo "quiet: $p used $used of $((5 * hz)) clock ticks in 5 s"
+        [ $((used * 100)) -le $((5 * hz)) ] || fail "$p used $used clock ticks in 5 s waiting for its peers (over 1%)"
+    done
+    for p in loader aug eval; do stop $p; done
+    ;;
+
+late)
+    # a run folder whose run has ended: an END marker and two epoch checkpoints, one scored already
+    "$bin/dataplane_mkdata" data "$work/data" train 2 6 48 36 || fail "cannot write the data set"
+    mkdir -p "$work/data/validation" && cp -r "$work/data/train/"* "$work/data/validation/"
+    "$bin/dataplane_mkdata" spec "$work/spec.ini" 24 6 0 2 3 1 || fail "cannot write the spec"
+    run=$work/run
+    read -r pj pc pb pk < <(ports)
+    # a short real run makes the checkpoints (and the marker); its evaluator is left out
+    start loader0 "$bin/loader" --data "$work/data" --model "$work/spec.ini" --jobs-bind "tcp://127.0.0.1:$pj" \
+        --credits-bind "tcp://127.0.0.1:$pc" --control-bind "tcp://127.0.0.1:$pk" --epochs 2
+    start aug0 "$bin/augmenter" --jobs "tcp://127.0.0.1:$pj" --batches "tcp://127.0.0.1:$pb" \
+        --control "tcp://127.0.0.1:$pk" --cache-shared off
+    "$bin/trainer" --model "$work/spec.ini" --epochs 2 --backend ref --run-dir "$run" --progress plain \
+        --batches-bind "tcp://127.0.0.1:$pb" --credits "tcp://127.0.0.1:$pc" \
+        --checkpoints-bind "tcp://127.0.0.1:*" >"$work/trainer.log" 2>&1 || fail "the trainer failed"
+    wait_for loader0 10 || fail "the loader did not exit 0 at the end"
+    wait_for aug0 10 || fail "the augmenter did not exit 0 at the end"
+    [ -f "$run/END" ] && [ -f "$run/ckpt-epoch-002.safetensors" ] || fail "no END marker or checkpoints"
+    "$bin/evaluator" --data "$work/data" --checkpoint "$run/ckpt-epoch-001.safetensors" >/dev/null 2>&1 ||
+        fail "cannot score a checkpoint file"
+    printf 'epoch,step,loss,accuracy,val_loss,val_accuracy\n1,6,0.7,0.5,0.7,0.5\n' >"$run/history.csv"
+    # now the late ones, each on endpoints nobody serves
+    read -r pj pc pb pk < <(ports)
+    start loader "$bin/loader" --data "$work/data" --model "$work/spec.ini" --run-dir "$run" \
+        --jobs-bind "tcp://127.0.0.1:$pj" --credits-bind "tcp://127.0.0.1:$pc" --control-bind "tcp://127.0.0.1:$pk"
+    # (the augmenter listens elsewhere than where the late loader announces: it finds the marker itself)
+    start aug "$bin/augmenter" --run-dir "$run" --jobs "tcp://127.0.0.1:$pj" --batches "tcp://127.0.0.1:$pb" \
+        --control "tcp://127.0.0.1:$pb" --cache-shared off
+    start eval "$bin/evaluator" --data "$work/data" --run-dir "$run" --checkpoints "tcp://127.0.0.1:$pb"
+    for p in loader aug eval; do wait_for $p 20 || fail "the late $p did not exit 0"; done
+    grep -q "the run is over" "$work/aug.log" || fail "the augmenter did not say why it exits"
+    rows=$(awk -F, 'NR > 1 { print $1 }' "$run/history.csv" | tr '\n' ' ')
+    [ "$rows" = "1 2 " ] || fail "history.csv epochs after the late evaluator: '$rows' (want '1 2 ')"
+    echo "late: loader, augmenter and evaluator started after the end exited 0; the evaluator scored epoch 2"
     ;;
 
 *)

@@ -28,7 +28,7 @@ set_tests_properties(evaluator_metrics evaluator_stage evaluator_stream PROPERTI
 # scripts/pipeline end to end as a user runs it (a full short run, Ctrl-C, the script killed, the
 # loader killed and restarted, its file replaced or rewritten mid-run), and no process of the run
 # left after each.
-foreach(scenario run interrupt killed loader edited)
+foreach(scenario run interrupt killed loader edited trainer)
   add_test(NAME pipeline_script_${scenario}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_script.sh ${CMAKE_BINARY_DIR}/bin ${scenario})
   set_tests_properties(pipeline_script_${scenario} PROPERTIES LABELS "pipeline" TIMEOUT 180

@@ -2,12 +2,17 @@
 # pipeline_script.sh: scripts/pipeline end to end on a small built-in data set, as a user runs it.
 # Scenarios (one per ctest entry):
 #   run        2 short epochs of model2 with 2 augmenters: exit 0, both checkpoints, history.csv with
-#              Keras' column names and a row per epoch, curves.png a PNG, the outputs listed; an
-#              image cache left in shared memory by killed augmenters (no holder) is removed
+#              Keras' column names and a row per epoch, curves.png a PNG, the outputs listed, every
+#              stage exited by itself at the announced end (none had to be stopped), the run folder's
+#              END marker; an image cache left in shared memory by killed augmenters (no holder) is
+#              removed
 #   interrupt  SIGINT (Ctrl-C) after the first checkpoint: exit 130
 #   killed     SIGKILL of the script itself: its children follow it (PDEATHSIG)
 #   loader     the loader SIGKILLed after the first checkpoint: the script restarts it, the trainer
 #              sends START again at its position when batches stop, and the run completes
+#   trainer    the trainer SIGKILLed after the first checkpoint: the script restarts it with
+#              --resume-latest, and the run ends with the weights and optimizer state of the same run
+#              uninterrupted, bit for bit
 #   edited     the script file replaced (as git does) and rewritten in place (as an editor saves) while
 #              it runs: the run still ends well, running only what it started with
 # and after each: no process of the run is left. A run's processes are found by a marker variable in
@@ -58,13 +63,13 @@ no_process_left() {   # within 5 s
 }
 
 script="$root/scripts/pipeline"
-start_pipeline() {   # start_pipeline EPOCHS STEPS: in the background, pid in $pp
+start_pipeline() {   # start_pipeline EPOCHS STEPS [RUN_DIR]: in the background, pid in $pp
     # In a process group of its own, as a terminal's foreground job: a background job of a script
     # without job control would ignore SIGINT, which a terminal's Ctrl-C sends to the whole group.
     set -m
     PAWPIPE_TEST_RUN=$tag PAWPIPE_VALIDATION_STEPS=2 "$script" --bin "$bin" \
         --data "$work/data" --model "$root/models/model2.ini" --epochs "$1" --steps-per-epoch "$2" \
-        --augmenters 2 --backend cpu --run-dir "$work/run" >"$work/out.log" 2>&1 &
+        --augmenters 2 --backend cpu --run-dir "${3:-$work/run}" >"$work/out.log" 2>&1 &
     pp=$!
     set +m
 }
@@ -95,9 +100,9 @@ wait_first_checkpoint() {   # until epoch 1's checkpoint is written, the run sti
     fail "no checkpoint within 60 s"
 }
 
-expect_history_epochs() {   # expect_history_epochs "1 2 ...": the epochs of history.csv's rows
-    local got
-    got=$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | tr '\n' ' ')
+expect_history_epochs() {   # expect_history_epochs "1 2 ...": the epochs of history.csv's rows, sorted
+    local got   # (a checkpoint missed on the stream is scored from its file at the end, after later ones)
+    got=$(tail -n +2 "$work/run/history.csv" | cut -d, -f1 | sort -n | tr '\n' ' ')
     [ "$got" = "$1 " ] || fail "history.csv rows: $got(want $1)"
 }
 
@@ -136,8 +141,13 @@ run)
     size=$(png_size "$work/run/curves.png")
     [ -n "$size" ] || fail "curves.png is not a PNG"
     grep -q "Outputs in $work/run" "$work/out.log" || fail "the outputs' folder is not printed"
+    grep "did not exit by itself" "$work/out.log" && fail "a stage did not exit at the end of the run"
+    for name in loader augmenter1 augmenter2; do
+        grep -q "the run\|the end of the run" "$work/run/logs/$name.log" || fail "$name did not hear of the end"
+    done
+    grep -q '^epochs 2$' "$work/run/END" || fail "no END marker for 2 epochs in the run folder"
     [ -z "$stale" ] || [ ! -e "$stale" ] || { rm -f "$stale"; fail "an unused image cache was left in /dev/shm"; }
-    echo "run: 2 epochs, history.csv and curves.png ($size) written"
+    echo "run: 2 epochs, history.csv and curves.png ($size) written; every stage exited by itself at the end"
     ;;
 interrupt)
     start_pipeline 50 5
@@ -173,6 +183,29 @@ loader)
     expect_history_epochs "1 2 3 4 5 6"
     grep -q "START there again" "$work/run/logs/trainer.log" || fail "the trainer did not send START again"
     echo "loader: killed after epoch 1, restarted, and all 6 epochs trained and scored"
+    ;;
+trainer)
+    start_pipeline 3 3 "$work/straight"
+    wait_exit 120
+    [ $rc -eq 0 ] || fail "the uninterrupted run exited $rc"
+    no_process_left
+    start_pipeline 3 3
+    wait_first_checkpoint
+    trainer=""
+    for p in $(run_pids); do
+        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$bin/trainer "*) trainer=$p ;; esac
+    done
+    [ -n "$trainer" ] || fail "no trainer process found"
+    kill -KILL "$trainer"
+    wait_exit 120
+    [ $rc -eq 0 ] || fail "pipeline exited $rc after its trainer was killed"
+    grep -q "restarting it with --resume-latest" "$work/out.log" || fail "the script did not restart the trainer"
+    grep -q "resuming from .*latest.safetensors" "$work/run/logs/trainer.log" || fail "the trainer did not resume"
+    expect_history_epochs "1 2 3"
+    data() { local n; n=$(od -An -tu8 -N8 "$1" | tr -d ' '); tail -c +$((9 + n)) "$1"; }   # past the header
+    cmp -s <(data "$work/straight/ckpt-epoch-003.safetensors") <(data "$work/run/ckpt-epoch-003.safetensors") ||
+        fail "the resumed run's final weights differ from the uninterrupted run's"
+    echo "trainer: killed after epoch 1, restarted with --resume-latest; final checkpoint equal to the uninterrupted run's"
     ;;
 edited)
     mkdir -p "$work/scripts"

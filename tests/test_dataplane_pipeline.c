@@ -30,7 +30,7 @@ static void *g_zctx;
 static int g_run;
 
 typedef struct {
-    char jobs[64], credits[64], batches[96];
+    char jobs[64], credits[64], batches[96], control[64];
 } eps_t;
 
 /* A free TCP port: bind a throwaway socket to port *, read which one it got, close it. */
@@ -49,6 +49,7 @@ static void make_eps(eps_t *e, int tcp_batches) {
     g_run++;
     snprintf(e->jobs, sizeof e->jobs, "inproc://dp-jobs-%d", g_run);
     snprintf(e->credits, sizeof e->credits, "inproc://dp-credits-%d", g_run);
+    snprintf(e->control, sizeof e->control, "inproc://dp-control-%d", g_run);
     if (tcp_batches)   /* a consumer that closes and binds again needs a transport that reconnects */
         snprintf(e->batches, sizeof e->batches, "tcp://127.0.0.1:%d", free_port());
     else
@@ -96,6 +97,7 @@ static void start_loader(loader_th_t *l, const eps_t *e, int window, int resend_
     l->c.resend_ms = resend_ms;
     l->c.jobs_bind = e->jobs;
     l->c.credits_bind = e->credits;
+    l->c.control_bind = e->control;
     l->c.zctx = g_zctx;
     pthread_create(&l->th, NULL, loader_main, l);
 }
@@ -110,6 +112,7 @@ static void start_aug(aug_th_t *a, const eps_t *e, int i) {
     a->c.cache_shared = g_shared;
     a->c.jobs = e->jobs;
     a->c.batches = e->batches;
+    a->c.control = e->control;
     a->c.cache_mb = 16;
     a->c.zctx = g_zctx;
     a->c.name = names[i];

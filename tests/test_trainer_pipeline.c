@@ -61,7 +61,7 @@ typedef struct {
     char endpoint[64];
     volatile sig_atomic_t stop;
     pthread_t th;
-    int checkpoints, metrics, bad;
+    int checkpoints, metrics, ends, bad;   /* ends: announcements of the end of the run, after the last */
     uint32_t last_epoch;
     uint64_t last_step;
     double last_loss;
@@ -91,7 +91,10 @@ static void *sub_main(void *arg) {
         if (rc == 0) continue;
         if (m->kind == MSG_METRICS) {
             s->metrics++;
+        } else if (msg_is_run_end(m)) {
+            s->ends++;
         } else if (m->kind == MSG_CHECKPOINT) {
+            if (s->ends) s->bad++;   /* nothing follows the end */
             const msg_checkpoint_t *c = &m->checkpoint;
             s->checkpoints++;
             s->last_epoch = c->epoch;
@@ -163,11 +166,12 @@ typedef struct {
 static int run_pipeline(run_t *r) {
     static int run_no;
     run_no++;
-    char jobs[64], credits[64], batches[64], ckpts[64];
+    char jobs[64], credits[64], batches[64], ckpts[64], control[64];
     snprintf(jobs, sizeof jobs, "inproc://jobs-%d", run_no);
     snprintf(credits, sizeof credits, "inproc://credits-%d", run_no);
     snprintf(batches, sizeof batches, "inproc://batches-%d", run_no);
     snprintf(ckpts, sizeof ckpts, "inproc://checkpoints-%d", run_no);
+    snprintf(control, sizeof control, "inproc://control-%d", run_no);
 
     trainer_config_t tc;
     trainer_config_default(&tc);
@@ -193,6 +197,7 @@ static int run_pipeline(run_t *r) {
     l->c.window = tc.window;
     l->c.jobs_bind = jobs;
     l->c.credits_bind = credits;
+    l->c.control_bind = control;
     l->c.zctx = g_zctx;
     if (r->sub) {
         snprintf(r->sub->endpoint, sizeof r->sub->endpoint, "%s", ckpts);
@@ -204,6 +209,7 @@ static int run_pipeline(run_t *r) {
         snprintf(a[i].name, sizeof a[i].name, "augmenter%d", i + 1);
         a[i].c.jobs = jobs;
         a[i].c.batches = batches;
+        a[i].c.control = control;
         a[i].c.cache_mb = 64;
         a[i].c.zctx = g_zctx;
         a[i].c.name = a[i].name;
@@ -320,12 +326,12 @@ TEST(loss_falls_and_checkpoints_are_published) {
         }
         ckpt_free(&c);
     }
-    fprintf(stderr, "  run: %.1f s, %d steps; subscriber saw %d checkpoints, %d metrics, %d bad\n", r.seconds,
-            LOSS_EPOCHS * LOSS_STEPS, sub->checkpoints, sub->metrics, sub->bad);
+    fprintf(stderr, "  run: %.1f s, %d steps; subscriber saw %d checkpoints, %d metrics, %d end announcements, %d bad\n",
+            r.seconds, LOSS_EPOCHS * LOSS_STEPS, sub->checkpoints, sub->metrics, sub->ends, sub->bad);
     EXPECT(have == LOSS_EPOCHS);
     EXPECT(loss[LOSS_EPOCHS] < 0.9 * loss[1]);
     EXPECT(acc[LOSS_EPOCHS] > acc[1]);
-    EXPECT(sub->checkpoints == LOSS_EPOCHS && sub->metrics == LOSS_EPOCHS && sub->bad == 0);
+    EXPECT(sub->checkpoints == LOSS_EPOCHS && sub->metrics == LOSS_EPOCHS && sub->ends >= 1 && sub->bad == 0);
 
     char link[1100], target[256];
     snprintf(link, sizeof link, "%s/latest.safetensors", run_dir);

@@ -47,6 +47,9 @@ int main(int argc, char **argv) {
          "bind the PUB socket that publishes checkpoints and metrics to evaluators"},
         {"resume", CLI_STR, &c.resume, "PAWPIPE_RESUME", "CKPT",
          "continue from a checkpoint of the same model: weights, optimizer state, step and seed"},
+        {"resume-latest", CLI_BOOL, &c.resume_latest, "PAWPIPE_RESUME_LATEST", NULL,
+         "continue from the run folder's latest checkpoint when there is one (else start afresh); a run folder "
+         "whose run is complete makes the trainer exit 0 at once: for restart policies"},
         {"checkpoint-every", CLI_INT, &c.checkpoint_every, "PAWPIPE_CHECKPOINT_EVERY", "N",
          "also checkpoint every N steps (ckpt-step-NNNNNN.safetensors); 0: only at epoch ends"},
         {"window", CLI_INT, &c.window, "PAWPIPE_WINDOW", "W",

@@ -129,6 +129,10 @@ static int publish(publisher_t *p, const nn_ckpt_info_t *info) {
     return 0;
 }
 
+int publisher_announce_end(publisher_t *p, uint64_t steps, uint32_t epochs) {
+    return sock_announce_end(p->pub, &p->scratch, steps, epochs);
+}
+
 int publisher_checkpoint(publisher_t *p, const nn_backend_t *be, void *ctx, const char *file_name,
                          const nn_ckpt_info_t *info, const char **path_out) {
     int n = snprintf(p->path, sizeof p->path, "%s/%s", p->run_dir, file_name);

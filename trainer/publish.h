@@ -22,4 +22,8 @@ void publisher_destroy(publisher_t **p);
 int publisher_checkpoint(publisher_t *p, const nn_backend_t *be, void *ctx, const char *file_name,
                          const nn_ckpt_info_t *info, const char **path_out);
 
+/* Announce the end of the run on the PUB socket (after the last checkpoint, so evaluators score it
+ * and exit); takes about a second (sock_announce_end). 0 / -1 + err_msg(). */
+int publisher_announce_end(publisher_t *p, uint64_t steps, uint32_t epochs);
+
 #endif

@@ -1,6 +1,9 @@
 /* stream.c: the trainer's end of the batch stream: START to the loader, a reorder window holding at
  * most W batches (each in the frame it arrived in), strict sequence order, duplicates and stale items
- * dropped, malformed or wrong-shaped batches rejected, and one credit per item taken into the window.
+ * dropped, malformed or wrong-shaped batches rejected, and one credit per item taken into the window,
+ * except END_RUN: it is credited when the stream is closed after END_RUN was handed out, i.e. when the
+ * consumer is done with the run (the trainer: its last checkpoint written). Until then the loader keeps
+ * the run open, so a trainer that dies before the end and is restarted finds a loader to resume with.
  *
  * Bounds (docs/dataplane.md): frames are read only while fewer than W batches are held, so at most W
  * are; the loader sends seq < (lowest uncredited) + W, so whatever is read has seq < next + 2W, and
@@ -62,7 +65,7 @@ struct tstream {
     double recv_cpu, zmq_cpu0; /* CPU: this thread's receive + decode calls; ZeroMQ's threads    */
     uint64_t n_timed, n_warned;
     int warned_window;
-    int end_run_seen;          /* END_RUN received (and credited): the loader may be gone      */
+    int end_run_seen;          /* END_RUN credited (at close): the loader may be gone          */
     uint64_t n_dropped;
 };
 
@@ -151,6 +154,10 @@ fail:
 void tstream_close(tstream_t **ps) {
     tstream_t *s = *ps;
     if (!s) return;
+    if (s->at == AT_END_RUN) {   /* the consumer is done with the run: now the loader may finish */
+        s->end_run_seen = 1;
+        if (credit_marker(s, &s->ctrl_out) != 0) LOG_W("END_RUN's credit: %s", err_msg());
+    }
     if (s->st.received) {
         double n = s->n_timed ? (double)s->n_timed : 1.0;
         LOG_I("batch stream: %" PRIu64 " received, %" PRIu64 " taken, %" PRIu64 " duplicates, %" PRIu64
@@ -231,6 +238,11 @@ static int accept_batch(tstream_t *s, double t0) {
     return credit_batch(s, b->seq);
 }
 
+/* Credit a marker, END_RUN excepted (tstream_close credits it). */
+static int credit_taken_marker(tstream_t *s, const msg_control_t *k) {
+    return k->op == CTRL_END_RUN ? 0 : credit_marker(s, k);
+}
+
 static int accept_marker(tstream_t *s) {
     const msg_control_t *k = &s->in->control;
     if (k->op != CTRL_END_EPOCH && k->op != CTRL_END_RUN) {
@@ -243,7 +255,7 @@ static int accept_marker(tstream_t *s) {
                (k->seq == lo && k->op == CTRL_END_EPOCH && (s->at == AT_START || s->at == AT_END_EPOCH));
     if (past) {
         s->st.stale++;
-        return credit_marker(s, k);
+        return credit_taken_marker(s, k);
     }
     if (k->seq > lo + (uint64_t)s->n_slots) {
         reject(s, "marker at %" PRIu64 " rejected: %s", k->seq, "beyond the window");
@@ -251,16 +263,14 @@ static int accept_marker(tstream_t *s) {
     }
     if (find_mark(s, k->op, k->seq)) {
         s->st.duplicates++;
-        return credit_marker(s, k);
+        return credit_taken_marker(s, k);
     }
     for (int i = 0; i < s->n_marks_cap; i++)
         if (!s->marks[i].used) {
             s->marks[i].used = 1;
             s->marks[i].k = *k;
             s->flowing = 1;
-            int rc = credit_marker(s, k);
-            if (k->op == CTRL_END_RUN) s->end_run_seen = 1;
-            return rc;
+            return credit_taken_marker(s, k);
         }
     reject(s, "marker at %" PRIu64 " rejected: %s", k->seq, "no room (too many markers in the window)");
     return 0;

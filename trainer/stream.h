@@ -1,7 +1,8 @@
 /* stream.h: the trainer's end of the batch stream. Binds the batch socket, tells the loader where to
  * start (CTRL_START on the credit socket), keeps a reorder window, hands out batches strictly in
  * sequence order, drops duplicates, rejects malformed or wrong-shaped batches (counted and logged),
- * and sends one credit per batch taken. */
+ * and sends one credit per batch taken; END_RUN's credit goes when the stream is closed after END_RUN was
+ * handed out (the consumer is done with the run), so that the loader stays until then. */
 #ifndef PAWPIPE_TSTREAM_H
 #define PAWPIPE_TSTREAM_H
 

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/check.h"
 #include "common/log.h"
 #include "common/rng.h"
+#include "common/runend.h"
 #include "common/timeutil.h"
 #include "nn/backend.h"
 #include "nn/checkpoint.h"
@@ -55,6 +57,10 @@ typedef struct {
     const char *last_ckpt;
     double last_ckpt_ms;       /* time to copy out, write and publish it            */
     int epochs_ended;          /* epochs that ended in this run                     */
+    const char *resume;        /* the checkpoint resumed from: --resume, or the run folder's latest
+                                  with --resume-latest; NULL: a fresh start           */
+    char latest[PROTO_PATH_MAX];
+    int complete;              /* --resume-latest found the run complete: nothing to train */
     double t_first_batch;      /* when the first batch arrived (0: not yet)         */
     double wait_s;             /* time blocked for the next batch since then        */
 } trainer_t;
@@ -73,10 +79,11 @@ void trainer_config_default(trainer_config_t *c) {
     c->progress = -1;
 }
 
-/* Parameters: Glorot from the run seed, or the --resume checkpoint (same model only). */
+/* Parameters: Glorot from the run seed, or the checkpoint resumed from (same model only). */
 static int init_params(trainer_t *t) {
     const trainer_config_t *c = t->c;
-    if (!c->resume) {
+    const char *resume = t->resume;
+    if (!resume) {
         float *params = malloc(t->m.n_params * sizeof(float));
         CHECK(params != NULL, "out of memory");
         nn_init_params(&t->m, t->seed, params);
@@ -90,37 +97,69 @@ static int init_params(trainer_t *t) {
     nn_ckpt_info_t info;
     float *params = NULL, *rms = NULL;
     memset(&cm, 0, sizeof cm);
-    if (nn_ckpt_load(c->resume, &cm, &info, &params, &rms) != 0) {
-        err_prepend("--resume %s: cannot resume from it", c->resume);
+    if (nn_ckpt_load(resume, &cm, &info, &params, &rms) != 0) {
+        err_prepend("--resume %s: cannot resume from it", resume);
         return -1;
     }
     int rc = -1;
     if (nn_model_same(&t->m, &cm) != 0) {
-        err_prepend("--resume %s: a checkpoint of another model than %s", c->resume, c->model_path);
+        err_prepend("--resume %s: a checkpoint of another model than %s", resume, c->model_path);
         goto done;
     }
     if (t->be->set_params(t->ctx, params, rms) != 0) {
-        err_prepend("--resume %s", c->resume);
+        err_prepend("--resume %s", resume);
         goto done;
     }
     if (info.seed != t->m.train.seed)
         LOG_W("--resume %s: run seed %" PRIu64 " differs from the spec's %" PRIu64 "; the loader must use %" PRIu64
-              " for the same batches", c->resume, info.seed, t->m.train.seed, info.seed);
+              " for the same batches", resume, info.seed, t->m.train.seed, info.seed);
     if (info.epoch >= (uint32_t)t->epochs) {
         err_set("--resume %s: the checkpoint has already completed %u of %d epochs (raise --epochs to go on)",
-                c->resume, info.epoch, t->epochs);
+                resume, info.epoch, t->epochs);
         goto done;
     }
     t->seed = info.seed;
     t->next_step = info.step;
     t->epochs_done = info.epoch;
-    LOG_I("resuming from %s: epoch %u, step %" PRIu64 ", seed %" PRIu64, c->resume, info.epoch, info.step, info.seed);
+    LOG_I("resuming from %s: epoch %u, step %" PRIu64 ", seed %" PRIu64, resume, info.epoch, info.step, info.seed);
     rc = 0;
 done:
     free(params);
     free(rms);
     nn_model_free(&cm);
     return rc;
+}
+
+/* --resume, or with --resume-latest the run folder's latest checkpoint when there is one. A run whose
+ * latest checkpoint has completed every epoch is complete: t->complete, nothing to train. */
+static int choose_start(trainer_t *t) {
+    const trainer_config_t *c = t->c;
+    t->resume = c->resume;
+    if (c->resume || !c->resume_latest) return 0;
+    snprintf(t->latest, sizeof t->latest, "%s/latest.safetensors", t->run_dir);
+    if (access(t->latest, F_OK) != 0) {
+        LOG_I("--resume-latest: no checkpoint in %s yet: a fresh start", t->run_dir);
+        return 0;
+    }
+    nn_model_t cm;
+    nn_ckpt_info_t info;
+    float *params = NULL, *rms = NULL;
+    memset(&cm, 0, sizeof cm);
+    if (nn_ckpt_load(t->latest, &cm, &info, &params, &rms) != 0) {
+        err_prepend("--resume-latest: %s", t->latest);
+        return -1;
+    }
+    free(params);
+    free(rms);
+    nn_model_free(&cm);
+    if (info.epoch >= (uint32_t)t->epochs) {
+        t->complete = 1;
+        t->epochs_done = info.epoch;
+        t->next_step = info.step;
+        return 0;
+    }
+    t->resume = t->latest;
+    return 0;
 }
 
 static int setup(trainer_t *t) {
@@ -136,6 +175,10 @@ static int setup(trainer_t *t) {
                        : snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", t->m.name);
     CHECK(n > 0 && n < (int)sizeof t->run_dir, "--run-dir: the name is longer than %zu bytes",
           sizeof t->run_dir - 1);
+    TRY(choose_start(t));
+    if (t->complete) return 0;
+    /* a marker left by an earlier run in this folder would end the stages that look for it */
+    TRY(runend_clear(t->run_dir));
 
     nn_options_t opts = {.autotune = c->autotune};
     if (nn_precision_parse(c->precision, &opts.precision) != 0) {
@@ -310,6 +353,14 @@ static void final_summary(trainer_t *t, const char *how) {
           " rejected, %" PRIu64 " stale", s.received, s.taken, s.duplicates, s.rejected, s.stale);
 }
 
+/* The run is complete: the END marker in the run folder (for stages that join later), then the
+ * announcement to the evaluators, after the last checkpoint on the same socket. */
+static int end_run(trainer_t *t) {
+    const char *ckpt = t->last_ckpt ? strrchr(t->last_ckpt, '/') : NULL;
+    TRY(runend_write(t->run_dir, t->epochs_done, t->next_step, ckpt ? ckpt + 1 : t->last_ckpt));
+    return publisher_announce_end(t->pub, t->next_step, t->epochs_done);
+}
+
 static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
     t->acc.epoch = -1;
     for (;;) {
@@ -330,7 +381,7 @@ static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
             break;
         case TS_END_RUN:
             final_summary(t, "Done");
-            return 0;
+            return end_run(t);
         case TS_STOPPED:
             if (t->prog.bar && t->acc.steps) putchar('\n');
             final_summary(t, "Stopped");
@@ -351,7 +402,14 @@ int trainer_run(const trainer_config_t *c, const volatile sig_atomic_t *stop) {
     t->c = c;
     t->t_run = now_s();
     int rc = setup(t);
-    if (rc == 0) rc = loop(t, stop);
+    if (rc == 0 && t->complete) {
+        printf("The run in %s is complete: %u of %d epochs, %" PRIu64 " steps - nothing to train\n", t->run_dir,
+               t->epochs_done, t->epochs, t->next_step);
+        fflush(stdout);
+        if (!runend_exists(t->run_dir)) rc = runend_write(t->run_dir, t->epochs_done, t->next_step, "latest.safetensors");
+    } else if (rc == 0) {
+        rc = loop(t, stop);
+    }
     teardown(t);
     free(t);
     return rc;

@@ -19,6 +19,7 @@ typedef struct {
     const char *credits;           /* --credits ENDPOINT (the loader's)                        */
     const char *checkpoints_bind;  /* --checkpoints-bind ENDPOINT                              */
     const char *resume;            /* --resume CKPT                                            */
+    int resume_latest;             /* --resume-latest: from run_dir/latest.safetensors if any  */
     int checkpoint_every;          /* --checkpoint-every N steps (0: only at epoch ends)       */
     int window;                    /* reorder window, = the loader's credit window             */
     int stall_ms;                  /* --stall-ms: START again after this long without a batch  */
