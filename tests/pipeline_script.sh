@@ -111,6 +111,15 @@ new_version() {   # new_version FILE: the pipeline script, longer, failing where
       cat "$root/scripts/pipeline"; } >"$1"
 }
 
+kill_stage() {   # kill_stage NAME: SIGKILL the run's process of bin/NAME (as a crash would)
+    local p victim=""
+    for p in $(run_pids); do
+        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$bin/$1 "*) victim=$p ;; esac
+    done
+    [ -n "$victim" ] || fail "no $1 process found"
+    kill -KILL "$victim"
+}
+
 png_size() {   # "WIDTHxHEIGHT" of a PNG file, or nothing when it is not one
     [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 0
     local w h
@@ -171,12 +180,7 @@ loader)
     export PAWPIPE_STALL_MS=1500   # the trainer's wait before it sends START again (default 15 s)
     start_pipeline 6 5
     wait_first_checkpoint
-    loader=""
-    for p in $(run_pids); do
-        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$bin/loader "*) loader=$p ;; esac
-    done
-    [ -n "$loader" ] || fail "no loader process found"
-    kill -KILL "$loader"
+    kill_stage loader
     wait_exit 60
     [ $rc -eq 0 ] || fail "pipeline exited $rc after its loader was killed"
     grep -q "restarting it" "$work/out.log" || fail "the script did not say it restarted the loader"
@@ -191,12 +195,7 @@ trainer)
     no_process_left
     start_pipeline 3 3
     wait_first_checkpoint
-    trainer=""
-    for p in $(run_pids); do
-        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$bin/trainer "*) trainer=$p ;; esac
-    done
-    [ -n "$trainer" ] || fail "no trainer process found"
-    kill -KILL "$trainer"
+    kill_stage trainer
     wait_exit 120
     [ $rc -eq 0 ] || fail "pipeline exited $rc after its trainer was killed"
     grep -q "restarting it with --resume-latest" "$work/out.log" || fail "the script did not restart the trainer"
