@@ -36,8 +36,7 @@ static int conv_desc(const cuda_ctx_t *c, cudnnConvolutionDescriptor_t *d) {
     return 0;
 }
 
-int cuda_conv2d_build(cuda_ctx_t *c, int i, const float *x) {
-    (void)x;
+int cuda_conv2d_build(cuda_ctx_t *c, int i) {
     cuda_layer_t *l = &c->layers[i];
     const nn_layer_t *s = l->spec;
     CHECK(s->kernel <= s->in_h && s->kernel <= s->in_w, "cuda: layer %s: kernel larger than its input", s->name);

@@ -164,24 +164,23 @@ static int build_buffers(cuda_ctx_t *c) {
     return 0;
 }
 
-/* cuDNN descriptors, then each convolution's algorithms timed on the real buffers with a generous
- * temporary workspace, then the one shared workspace the chosen ones need. */
+/* Each convolution's cuDNN descriptors and algorithms (cuDNN's heuristics, or with autotune timed on
+ * the real buffers with a generous temporary workspace), then the one shared workspace the chosen
+ * ones need. */
 static int build_convolutions(cuda_ctx_t *c) {
-    const float *x = c->input;
     size_t free_b = 0, total_b = 0, need = 0;
-    for (int i = 0; i < c->m.n_layers; i++) {
-        if (c->layers[i].spec->type == NN_CONV2D) TRY(cuda_conv2d_build(c, i, x));
-        x = c->layers[i].y;
-    }
     CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
     size_t cap = free_b / 4 < FIND_WORKSPACE_MAX ? free_b / 4 : FIND_WORKSPACE_MAX;
     void *tmp = NULL;   /* scratch for timing the algorithms (autotune) */
     if (c->opts.autotune) CUDA_TRY(cudaMalloc(&tmp, cap));
     int rc = 0;
-    x = c->input;
+    const float *x = c->input;
     for (int i = 0; i < c->m.n_layers && rc == 0; i++) {
         size_t layer_need = 0;
-        if (c->layers[i].spec->type == NN_CONV2D) rc = cuda_conv2d_choose(c, i, x, tmp, cap, &layer_need);
+        if (c->layers[i].spec->type == NN_CONV2D) {
+            rc = cuda_conv2d_build(c, i);
+            if (rc == 0) rc = cuda_conv2d_choose(c, i, x, tmp, cap, &layer_need);
+        }
         if (layer_need > need) need = layer_need;
         x = c->layers[i].y;
     }

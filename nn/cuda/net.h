@@ -77,7 +77,7 @@ typedef struct {
 } cuda_ctx_t;
 
 /* conv2d.cu: descriptors and algorithm choice (at create, buffers allocated), forward, backward */
-int cuda_conv2d_build(cuda_ctx_t *c, int i, const float *x);
+int cuda_conv2d_build(cuda_ctx_t *c, int i);
 int cuda_conv2d_choose(cuda_ctx_t *c, int i, const float *x, void *ws, size_t ws_cap, size_t *ws_need);
 int cuda_conv2d_forward(cuda_ctx_t *c, int i, const float *x);
 int cuda_conv2d_backward(cuda_ctx_t *c, int i, const float *x, const float *dy, float *dx);
