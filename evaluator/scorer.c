@@ -30,10 +30,7 @@ void scorer_free(scorer_t *s) {
 int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const char *backend, const char *precision,
                     int batch) {
     nn_options_t opts = {0};
-    if (nn_precision_parse(precision ? precision : "fp32", &opts.precision) != 0) {
-        err_set("--precision: '%s' is not fp32 or tf32", precision);
-        return -1;
-    }
+    if (nn_precision_parse(precision, &opts.precision) != 0) return -1;
     if (s->have_model && strcmp(s->model.spec_text, spec_text) == 0 && strcmp(s->backend_name, backend) == 0 &&
         s->opts.precision == opts.precision && (batch == 0 || batch == s->batch))
         return 0;

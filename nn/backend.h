@@ -112,7 +112,7 @@ const nn_backend_t *nn_backend_usable(const char *name);
 int nn_backend_open(const char *name, const nn_model_t *model, int max_batch, const nn_options_t *opts,
                     const nn_backend_t **be, void **ctx);
 
-/* "fp32" / "tf32" <-> nn_precision_t; -1 for an unknown name. */
+/* "fp32" / "tf32" (NULL: fp32) <-> nn_precision_t; -1 with err_msg() for an unknown name. */
 int nn_precision_parse(const char *name, nn_precision_t *out);
 const char *nn_precision_name(nn_precision_t p);
 

@@ -96,9 +96,12 @@ void nn_loss_stats(const float *logits, const float *labels, int n, float *dlogi
 
 /* backend.h: the names of the precisions (here, in nn_ref, which every backend links). */
 int nn_precision_parse(const char *name, nn_precision_t *out) {
-    if (name && strcmp(name, "fp32") == 0) *out = NN_PRECISION_FP32;
-    else if (name && strcmp(name, "tf32") == 0) *out = NN_PRECISION_TF32;
-    else return -1;
+    if (!name || strcmp(name, "fp32") == 0) *out = NN_PRECISION_FP32;
+    else if (strcmp(name, "tf32") == 0) *out = NN_PRECISION_TF32;
+    else {
+        err_set("--precision: '%s' is not fp32 or tf32", name);
+        return -1;
+    }
     return 0;
 }
 

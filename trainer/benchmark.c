@@ -67,10 +67,7 @@ int trainer_benchmark(const nn_model_t *m, const char *backend, const char *prec
                       int batch) {
     CHECK(m && steps > 0 && batch > 0, "benchmark: needs a model, steps > 0 and batch > 0");
     nn_options_t opts = {.autotune = autotune};
-    if (nn_precision_parse(precision ? precision : "fp32", &opts.precision) != 0) {
-        err_set("--precision: '%s' is not fp32 or tf32", precision);
-        return -1;
-    }
+    if (nn_precision_parse(precision, &opts.precision) != 0) return -1;
     bench_t b = {.m = m, .batch = batch};
     size_t image_bytes = (size_t)batch * m->in_h * m->in_w * m->in_c;
     b.images = malloc(image_bytes);

@@ -181,10 +181,7 @@ static int setup(trainer_t *t) {
     TRY(runend_clear(t->run_dir));
 
     nn_options_t opts = {.autotune = c->autotune};
-    if (nn_precision_parse(c->precision, &opts.precision) != 0) {
-        err_set("--precision: '%s' is not fp32 or tf32", c->precision ? c->precision : "(null)");
-        return -1;
-    }
+    if (nn_precision_parse(c->precision, &opts.precision) != 0) return -1;
     if (nn_backend_open(c->backend, &t->m, t->m.train.batch_size, &opts, &t->be, &t->ctx) != 0) {
         err_prepend("--backend");   /* err_msg() says why, or lists the backends there are */
         return -1;
