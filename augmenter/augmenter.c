@@ -24,8 +24,9 @@ typedef struct {
     const augmenter_config_t *c;
     augmenter_stats_t *st;
     worker_t *w;
-    void *zctx, *jobs, *batches, *control;
-    int own_zctx, frame_ok;
+    net_t *net;
+    void *jobs, *batches, *control;
+    int frame_ok;
     zmq_msg_t frame;
     msg_t *in, out;
     sender_t *tx;
@@ -61,13 +62,13 @@ static int setup(aug_t *a) {
     CHECK(a->in != NULL, "out of memory");
     CHECK(zmq_msg_init(&a->frame) == 0, "zmq_msg_init: %s", zmq_strerror(zmq_errno()));
     a->frame_ok = 1;
-    TRY(sock_ctx_open(c->zctx, &a->zctx, &a->own_zctx));
-    a->jobs = sock_connect(a->zctx, ZMQ_PULL, c->jobs, JOBS_HWM);
-    CHECK(a->jobs != NULL, "jobs socket %s: %s", c->jobs, err_msg());
-    a->batches = sock_connect(a->zctx, ZMQ_PUSH, c->batches, BATCHES_HWM);
-    CHECK(a->batches != NULL, "batches socket %s: %s", c->batches, err_msg());
-    a->control = sock_connect(a->zctx, ZMQ_SUB, c->control, 0);
-    CHECK(a->control != NULL, "control socket %s: %s", c->control, err_msg());
+    TRY(net_open(&c->net, c->zctx, c->name ? c->name : "augmenter", &a->net));
+    a->jobs = net_connect(a->net, ZMQ_PULL, c->jobs, JOBS_HWM, NET_LOADER, "jobs");
+    if (!a->jobs) return -1;   /* err_msg() names the socket, the endpoint and the reason */
+    a->batches = net_connect(a->net, ZMQ_PUSH, c->batches, BATCHES_HWM, NET_TRAINER, "batches");
+    if (!a->batches) return -1;
+    a->control = net_connect(a->net, ZMQ_SUB, c->control, 0, NET_LOADER, "control");
+    if (!a->control) return -1;
     CHECK(zmq_setsockopt(a->control, ZMQ_SUBSCRIBE, "", 0) == 0, "ZMQ_SUBSCRIBE: %s", zmq_strerror(zmq_errno()));
     TRY(sender_new(a->batches, BATCHES_HWM + 2, &a->tx));
     worker_stats_t ws;
@@ -100,7 +101,7 @@ static void teardown(aug_t *a) {
     sock_close(&a->jobs);
     sock_close(&a->batches);
     sock_close(&a->control);
-    sock_ctx_close(&a->zctx, a->own_zctx);
+    net_close(&a->net);
     sender_destroy(&a->tx);
     if (a->frame_ok) zmq_msg_close(&a->frame);
     free(a->in);
@@ -159,7 +160,7 @@ static int take_control(aug_t *a) {
     int rc = sock_recv(a->control, &a->frame, &a->lim, a->in, 0);
     if (rc == -2) return -1;
     if (rc == -1) {
-        LOG_W("control: rejected a frame: %s", err_msg());
+        net_rejected(a->net, "control", err_msg());
         err_clear();
         return 0;
     }
@@ -208,7 +209,7 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
         if (rc == -2) return -1;
         if (rc == 0) continue;
         if (rc == -1) {
-            LOG_W("jobs: rejected a frame: %s", err_msg());
+            net_rejected(a->net, "jobs", err_msg());
             err_clear();
             if (a->st) atomic_fetch_add(&a->st->rejected, 1);
             continue;

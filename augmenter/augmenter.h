@@ -10,6 +10,7 @@
 
 #include "image/cache.h"
 #include "image/image.h"
+#include "proto/net.h"
 #include "proto/proto.h"
 
 typedef struct {
@@ -23,6 +24,7 @@ typedef struct {
     const char *cache_shared; /* --cache-shared: "auto" (one cache per host and job endpoint), "off"
                                  (a private cache), or a shared-memory name "/..."                  */
     int64_t max_pixels;     /* --max-pixels: larger images are skipped (decompression bombs)       */
+    net_config_t net;       /* keys, I/O threads (proto/net.h)                                     */
     void *zctx;             /* ZeroMQ context to use; NULL: the stage makes its own                */
     const char *name;       /* tag of its log lines (threads in tests); NULL: "augmenter"          */
 } augmenter_config_t;

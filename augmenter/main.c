@@ -35,6 +35,10 @@ int main(int argc, char **argv) {
          "the loader's control socket, which announces the end of the run (then the augmenter exits 0)"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
          "the trainer's run folder, where it is shared: an idle augmenter that finds its END marker exits 0"},
+        NET_OPT_KEY(&c.net),
+        NET_OPT_LOADER_KEY(&c.net),
+        NET_OPT_TRAINER_KEY(&c.net),
+        NET_OPT_IO_THREADS(&c.net),
         {"log-level", CLI_STR, &log_level, "PAWPIPE_LOG_LEVEL", "LEVEL", "debug, info, warn or error"},
     };
     int first = 0;

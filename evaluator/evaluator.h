@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "proto/net.h"
+
 /* What evaluator_run has done. */
 typedef struct {
     uint64_t received;    /* checkpoint messages received                                     */
@@ -34,6 +36,7 @@ typedef struct {
     int max_checkpoints;       /* return after scoring this many (0: until *stop)                   */
     int stay_after_end;        /* keep waiting after the end of the run (default 0: score what is
                                   left and return)                                                 */
+    net_config_t net;          /* keys, I/O threads (proto/net.h)                                   */
     void *zctx;                /* ZeroMQ context to use; NULL: evaluator_run makes its own          */
     evaluator_stats_t *stats;  /* if not NULL, filled in when evaluator_run returns                 */
     /* If not NULL, called on the evaluator's thread after each checkpoint it has dealt with (scored

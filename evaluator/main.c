@@ -55,6 +55,9 @@ int main(int argc, char **argv) {
         {"classes", CLI_STR, &c.classes, "PAWPIPE_CLASSES", "A,B",
          "names of class 0 and class 1 for --predict (default: the folder names under --data, else "
          "cats,dogs)"},
+        NET_OPT_KEY(&c.net),
+        NET_OPT_TRAINER_KEY(&c.net),
+        NET_OPT_IO_THREADS(&c.net),
         {"log-level", CLI_STR, &log_level, "PAWPIPE_LOG_LEVEL", "LEVEL", "debug, info, warn or error"},
     };
     int first = 0;

@@ -25,6 +25,7 @@
 
 typedef struct {
     const evaluator_config_t *c;
+    net_t *net;
     evaluator_stats_t stats;
     scorer_t scorer;
     valset_t valset;
@@ -76,7 +77,7 @@ static int take_frame(session_t *s, int r, const msg_t *m) {
     }
     if (r == -1) {
         s->stats.bad_frames++;
-        LOG_W("a frame on %s is not a message: %s", s->c->checkpoints, err_msg());
+        net_rejected(s->net, "checkpoints", err_msg());
         progress(s);
         return 0;
     }
@@ -260,9 +261,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
               "run directory name too long");
     }
     int rc = -1;
-    void *zctx = NULL;
-    int own_zctx = 0;
-    TRY(sock_ctx_open(c->zctx, &zctx, &own_zctx));
+    TRY(net_open(&c->net, c->zctx, "evaluator", &s.net));
     void *sub = NULL;
     msg_t *msgs = calloc(2, sizeof *msgs);   /* the one being scored and the next (large: heap) */
     zmq_msg_t frames[2];
@@ -272,7 +271,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     proto_limits_default(&lim);
     CHECK_GOTO(msgs != NULL, done, "out of memory");
     /* A small receive high-water mark: a checkpoint is megabytes and only the newest matters. */
-    sub = sock_connect(zctx, ZMQ_SUB, c->checkpoints, c->rcvhwm);
+    sub = net_connect(s.net, ZMQ_SUB, c->checkpoints, c->rcvhwm, NET_TRAINER, "checkpoints");
     if (!sub) {
         err_prepend("checkpoints socket %s", c->checkpoints);
         goto done;
@@ -361,6 +360,6 @@ done:
     free(msgs);
     scorer_free(&s.scorer);
     valset_free(&s.valset);
-    sock_ctx_close(&zctx, own_zctx);
+    net_close(&s.net);
     return rc;
 }

@@ -31,8 +31,8 @@ typedef struct {
     geom_t g;                  /* of the current START                                     */
     int started;
     pos_t cur;                 /* the next item to make                                    */
-    void *zctx, *jobs, *credits, *control;
-    int own_zctx;
+    net_t *net;
+    void *jobs, *credits, *control;
     zmq_msg_t frame;
     msg_t *in, *tx;            /* decode and encode scratch (large), allocated once            */
     pbuf_t scratch;            /* markers are encoded on each send                         */
@@ -111,13 +111,13 @@ static int setup(loader_t *L) {
     CHECK(L->in != NULL && L->tx != NULL, "out of memory");
     CHECK(zmq_msg_init(&L->frame) == 0, "zmq_msg_init: %s", zmq_strerror(zmq_errno()));
     L->frame_ok = 1;
-    TRY(sock_ctx_open(c->zctx, &L->zctx, &L->own_zctx));
-    L->jobs = sock_bind(L->zctx, ZMQ_PUSH, c->jobs_bind, JOBS_HWM);
-    CHECK(L->jobs != NULL, "jobs socket %s: %s", c->jobs_bind, err_msg());
-    L->credits = sock_bind(L->zctx, ZMQ_PULL, c->credits_bind, 0);
-    CHECK(L->credits != NULL, "credits socket %s: %s", c->credits_bind, err_msg());
-    L->control = sock_bind(L->zctx, ZMQ_PUB, c->control_bind, 0);
-    CHECK(L->control != NULL, "control socket %s: %s", c->control_bind, err_msg());
+    TRY(net_open(&c->net, c->zctx, "loader", &L->net));
+    L->jobs = net_bind(L->net, ZMQ_PUSH, c->jobs_bind, JOBS_HWM, "jobs");
+    if (!L->jobs) return -1;   /* err_msg() names the socket, the endpoint and the reason */
+    L->credits = net_bind(L->net, ZMQ_PULL, c->credits_bind, 0, "credits");
+    if (!L->credits) return -1;
+    L->control = net_bind(L->net, ZMQ_PUB, c->control_bind, 0, "control");
+    if (!L->control) return -1;
     LOG_I("%" PRId64 " training images, batch %d (%" PRId64 " batches per pass), %u epochs of %" PRIu64
           " steps unless the trainer says otherwise; window %d, resend after %d ms; jobs on %s, credits on %s",
           L->train.n_files, L->plan.batch, L->plan.per_pass, L->own.epochs, L->own.steps, c->window,
@@ -130,7 +130,7 @@ static void teardown(loader_t *L) {
     sock_close(&L->jobs);
     sock_close(&L->credits);
     sock_close(&L->control);
-    sock_ctx_close(&L->zctx, L->own_zctx);
+    net_close(&L->net);
     if (L->frame_ok) zmq_msg_close(&L->frame);
     free(L->in);
     free(L->tx);
@@ -203,7 +203,7 @@ static int drain_credits(loader_t *L) {
         if (rc == 0) return 0;
         if (rc == -2) return -1;
         if (rc == -1) {
-            LOG_W("credits: rejected a message: %s", err_msg());
+            net_rejected(L->net, "credits", err_msg());
             err_clear();
             continue;
         }

@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "proto/net.h"
+
 typedef struct {
     const char *data_dir;       /* --data DIR: DIR/train/<class>/<file>                          */
     const char *model_path;     /* --model MODEL.ini: batch size, epochs, steps, seed, size, aug  */
@@ -19,6 +21,7 @@ typedef struct {
     const char *control_bind;   /* PUB, bound: the end of the run, for the augmenters             */
     const char *run_dir;        /* --run-dir: the trainer's run folder, when shared (its END marker
                                    ends a loader that waits for a run that is over); NULL: none    */
+    net_config_t net;           /* keys, allow-list, --insecure, I/O threads (proto/net.h)       */
     void *zctx;                 /* ZeroMQ context to use; NULL: the stage makes its own           */
 } loader_config_t;
 

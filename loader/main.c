@@ -33,6 +33,10 @@ int main(int argc, char **argv) {
          "bind the PUB socket that announces the end of the run to the augmenters"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
          "the trainer's run folder, where it is shared: a loader waiting for a run whose END marker is there exits"},
+        NET_OPT_KEY(&c.net),
+        NET_OPT_ALLOW(&c.net),
+        NET_OPT_INSECURE(&c.net),
+        NET_OPT_IO_THREADS(&c.net),
         {"log-level", CLI_STR, &log_level, "PAWPIPE_LOG_LEVEL", "LEVEL", "debug, info, warn or error"},
     };
     int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), "--data DIR --model MODEL.ini [options]",

@@ -5,7 +5,7 @@
 #include "common/timeutil.h"
 #include "proto/sock.h"
 
-static void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind) {
+void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind, sock_setup_fn setup, void *arg) {
     const char *verb = bind ? "bind" : "connect";
     if (!zctx || !endpoint) {
         err_set("sock_%s: no context or endpoint", verb);
@@ -25,13 +25,20 @@ static void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int 
     int ivl_max = SOCK_RECONNECT_MAX_MS;
     if (rc == 0 && !bind)
         what = "ZMQ_RECONNECT_IVL_MAX", rc = zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    if (rc == 0) what = verb, rc = bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint);
-    if (rc != 0) {
-        err_set("sock_%s %s: %s: %s", verb, endpoint, what, zmq_strerror(zmq_errno()));
+    if (rc != 0) goto zfail;
+    if (setup && setup(s, arg) != 0) {
+        err_prepend("sock_%s %s", verb, endpoint);
         zmq_close(s);
         return NULL;
     }
+    what = verb;
+    rc = bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint);
+    if (rc != 0) goto zfail;
     return s;
+zfail:
+    err_set("sock_%s %s: %s: %s", verb, endpoint, what, zmq_strerror(zmq_errno()));
+    zmq_close(s);
+    return NULL;
 }
 
 int sock_ctx_open(void *given, void **zctx, int *own) {
@@ -50,11 +57,11 @@ void sock_ctx_close(void **zctx, int own) {
 }
 
 void *sock_bind(void *zctx, int type, const char *endpoint, int hwm) {
-    return sock_open(zctx, type, endpoint, hwm, 1);
+    return sock_open(zctx, type, endpoint, hwm, 1, NULL, NULL);
 }
 
 void *sock_connect(void *zctx, int type, const char *endpoint, int hwm) {
-    return sock_open(zctx, type, endpoint, hwm, 0);
+    return sock_open(zctx, type, endpoint, hwm, 0, NULL, NULL);
 }
 
 void sock_close(void **sock) {

@@ -45,6 +45,11 @@ void *sock_bind(void *zctx, int type, const char *endpoint, int hwm);
 void *sock_connect(void *zctx, int type, const char *endpoint, int hwm);
 void sock_close(void **sock);   /* closes and NULLs; NULL is fine */
 
+/* Both of the above: bind when bind is 1, else connect; setup (when not NULL) is called on the new
+ * socket before it binds or connects, for further options (net.c's CURVE keys), 0 / -1 + err_msg(). */
+typedef int (*sock_setup_fn)(void *sock, void *arg);
+void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind, sock_setup_fn setup, void *arg);
+
 /* Encode m with scratch and send it as one frame. flags: 0 or ZMQ_DONTWAIT.
  * Returns 0, 1 when ZMQ_DONTWAIT and the send would block, or -1 with err_msg(). A blocking send
  * retries after EINTR, so a caller that must notice a stop flag should use ZMQ_DONTWAIT. */

@@ -8,8 +8,13 @@ add_executable(test_proto_ipc test_proto_ipc.c test_proto_samples.c)
 target_link_libraries(test_proto_ipc proto testlib)
 add_test(NAME proto_ipc COMMAND test_proto_ipc)
 
+# proto/net.c: keys, the loopback rule, CURVE with an allow folder, bad-traffic counts (TCP on 127.0.0.1).
+add_executable(test_net test_net.c)
+target_link_libraries(test_net proto testlib)
+add_test(NAME proto_net COMMAND test_net)
+
 # UBSan reports without failing unless told to halt.
-set_tests_properties(proto proto_ipc PROPERTIES LABELS "proto;unit" SKIP_RETURN_CODE 77 TIMEOUT 120
+set_tests_properties(proto proto_ipc proto_net PROPERTIES LABELS "proto;unit" SKIP_RETURN_CODE 77 TIMEOUT 120
   ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
 if(PAWPIPE_FUZZ)

@@ -21,9 +21,9 @@ static int pausing_consumer(const trainer_config_t *c, int after, int pause_ms) 
     nn_model_t m;
     memset(&m, 0, sizeof m);
     TRY(nn_model_load(c->model_path, &m));
-    void *zctx = zmq_ctx_new();
-    CHECK(zctx != NULL, "zmq_ctx_new");
-    tstream_config_t sc = {.zctx = zctx, .batches_bind = c->batches_bind, .credits = c->credits,
+    net_t *net = NULL;
+    TRY(net_open(&c->net, NULL, "dry-run", &net));
+    tstream_config_t sc = {.net = net, .batches_bind = c->batches_bind, .credits = c->credits,
                            .epochs = (uint32_t)(c->epochs > 0 ? c->epochs : m.train.epochs),
                            .steps_per_epoch = c->steps_per_epoch, .window = c->window,
                            .height = (uint32_t)m.in_h, .width = (uint32_t)m.in_w, .channels = 3,
@@ -50,7 +50,7 @@ static int pausing_consumer(const trainer_config_t *c, int after, int pause_ms) 
         printf("taken %d received %" PRIu64 " duplicates %" PRIu64 "\n", taken, st.received, st.duplicates);
     }
     tstream_close(&ts);
-    zmq_ctx_term(zctx);
+    net_close(&net);
     nn_model_free(&m);
     return rc;
 }

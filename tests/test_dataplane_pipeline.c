@@ -27,6 +27,7 @@
 
 static char g_dir[4096], g_spec[4200];
 static void *g_zctx;
+static net_t *g_net;   /* the stream tests' network, on g_zctx */
 static int g_run;
 
 typedef struct {
@@ -224,7 +225,7 @@ static void batch_line(const msg_batch_t *b, char *out, size_t cap) {
 
 /* The stream of the tests' data set (2 epochs of 16x16x3 images) on e's sockets. */
 static tstream_config_t stream_config(const eps_t *e, int window, uint32_t max_batch) {
-    return (tstream_config_t){.zctx = g_zctx, .batches_bind = e->batches, .credits = e->credits, .epochs = 2,
+    return (tstream_config_t){.net = g_net, .batches_bind = e->batches, .credits = e->credits, .epochs = 2,
                               .steps_per_epoch = -1, .window = window, .height = 16, .width = 16, .channels = 3,
                               .max_batch = max_batch};
 }
@@ -511,12 +512,18 @@ int main(int argc, char **argv) {
     snprintf(g_spec, sizeof g_spec, "%s/spec.ini", g_dir);
     if (dpf_write_spec(g_spec, 16, 16, BATCH, 0, 2, 7, 1) != 0) return 1;
     g_zctx = zmq_ctx_new();
+    net_config_t plain = {0};
+    if (net_open(&plain, g_zctx, "test", &g_net) != 0) {
+        fprintf(stderr, "%s\n", err_msg());
+        return 1;
+    }
     RUN(one_augmenter_gives_the_keras_stream);
     RUN(three_augmenters_give_the_same_bytes);
     RUN(jobs_lost_with_a_vanished_augmenter_are_resent);
     RUN(a_consumer_that_stops_reading_stops_the_pipeline);
     RUN(a_new_start_restarts_the_stream_where_the_trainer_asks);
     RUN(a_batch_without_a_usable_file_is_dropped_not_stuck);
+    net_close(&g_net);
     zmq_ctx_term(g_zctx);
     free(g_ref);
     dpf_rm_rf(g_dir);

@@ -119,12 +119,12 @@ int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop
         nn_model_free(&m);
         return -1;
     }
-    void *zctx = NULL;
-    int own = 0, rc = -1;
+    net_t *net = NULL;
+    int rc = -1;
     tstream_t *ts = NULL;
-    if (sock_ctx_open(c->zctx, &zctx, &own) != 0) goto done;
+    if (net_open(&c->net, c->zctx, "trainer", &net) != 0) goto done;
     tstream_config_t sc = {
-        .zctx = zctx,
+        .net = net,
         .batches_bind = c->batches_bind,
         .credits = c->credits,
         .start_seq = step,
@@ -143,7 +143,7 @@ int trainer_dry_run(const trainer_config_t *c, const volatile sig_atomic_t *stop
     rc = consume(ts, stop);
 done:
     tstream_close(&ts);
-    sock_ctx_close(&zctx, own);
+    net_close(&net);
     nn_model_free(&m);
     return rc;
 }

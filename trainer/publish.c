@@ -28,7 +28,7 @@ struct publisher {
     pbuf_t scratch;
 };
 
-int publisher_new(void *zctx, const char *endpoint, const char *run_dir, const nn_model_t *m,
+int publisher_new(net_t *net, const char *endpoint, const char *run_dir, const nn_model_t *m,
                   publisher_t **out) {
     *out = NULL;
     CHECK(strlen(run_dir) < sizeof(((publisher_t *)0)->run_dir), "run directory name too long: %s", run_dir);
@@ -50,7 +50,7 @@ int publisher_new(void *zctx, const char *endpoint, const char *run_dir, const n
     p->rms = malloc(m->n_params * sizeof(float));
     p->msg = calloc(1, sizeof *p->msg);
     CHECK_GOTO(p->params && p->rms && p->msg, fail, "out of memory for %zu parameters", m->n_params);
-    p->pub = sock_bind(zctx, ZMQ_PUB, endpoint, PUB_HWM);
+    p->pub = net_bind(net, ZMQ_PUB, endpoint, PUB_HWM, "checkpoints");
     CHECK_GOTO(p->pub != NULL, fail, "checkpoints socket %s", endpoint);
     *out = p;
     return 0;

@@ -7,11 +7,12 @@
 #include "nn/backend.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "proto/net.h"
 
 typedef struct publisher publisher_t;
 
 /* Creates run_dir (and its parents) and binds a PUB socket on endpoint. 0 / -1 + err_msg(). */
-int publisher_new(void *zctx, const char *endpoint, const char *run_dir, const nn_model_t *m,
+int publisher_new(net_t *net, const char *endpoint, const char *run_dir, const nn_model_t *m,
                   publisher_t **out);
 void publisher_destroy(publisher_t **p);
 

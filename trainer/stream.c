@@ -63,7 +63,7 @@ struct tstream {
     tstream_stats_t st;
     double recv_ms;            /* receive + decode of accepted batches                          */
     double recv_cpu, zmq_cpu0; /* CPU: this thread's receive + decode calls; ZeroMQ's threads    */
-    uint64_t n_timed, n_warned;
+    uint64_t n_timed;
     int warned_window;
     int end_run_seen;          /* END_RUN credited (at close): the loader may be gone          */
     uint64_t n_dropped;
@@ -106,7 +106,7 @@ static int credit_marker(tstream_t *s, const msg_control_t *k) {   /* a marker i
 }
 
 int tstream_open(const tstream_config_t *c, tstream_t **out) {
-    CHECK(c->zctx != NULL, "tstream: no ZeroMQ context");
+    CHECK(c->net != NULL, "tstream: no network");
     CHECK(c->window >= 1, "tstream: window %d", c->window);
     CHECK(c->height >= 1 && c->width >= 1 && c->channels >= 1 && c->max_batch >= 1, "tstream: batch shape %ux%ux%u x %u",
           c->height, c->width, c->channels, c->max_batch);
@@ -128,9 +128,9 @@ int tstream_open(const tstream_config_t *c, tstream_t **out) {
     s->n_frames = 1;
     for (int i = 0; i < s->n_slots; i++, s->n_frames++)
         if (zmq_msg_init(&s->slots[i].frame) != 0) goto zerr;
-    s->batches = sock_bind(c->zctx, ZMQ_PULL, c->batches_bind, 0);
+    s->batches = net_bind(c->net, ZMQ_PULL, c->batches_bind, 0, "batches");
     if (!s->batches) goto fail;
-    s->credits = sock_connect(c->zctx, ZMQ_PUSH, c->credits, 0);
+    s->credits = net_connect(c->net, ZMQ_PUSH, c->credits, 0, NET_LOADER, "credits");
     if (!s->credits) goto fail;
     s->zmq_cpu0 = proc_threads_cpu_ms("ZMQbg");
     if (s->c.stall_ms <= 0) s->c.stall_ms = TSTREAM_STALL_MS;
@@ -146,7 +146,7 @@ oom:
 zerr:
     err_set("zmq_msg_init: %s", zmq_strerror(zmq_errno()));
 fail:
-    err_prepend("tstream_open: ");
+    err_prepend("the batch stream");
     tstream_close(&s);
     return -1;
 }
@@ -188,7 +188,9 @@ void tstream_stats(const tstream_t *s, tstream_stats_t *out) { *out = s->st; }
 
 static void reject(tstream_t *s, const char *fmt, uint64_t seq, const char *why) {
     s->st.rejected++;
-    if (s->n_warned++ < 20 || s->st.rejected % 100 == 0) LOG_W(fmt, seq, why);
+    char text[400];
+    snprintf(text, sizeof text, fmt, seq, why);
+    net_rejected(s->c.net, "batches", text);
 }
 
 static mslot_t *find_mark(tstream_t *s, ctrl_op_t op, uint64_t seq) {

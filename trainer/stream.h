@@ -9,12 +9,13 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "proto/net.h"
 #include "proto/proto.h"
 
 typedef struct tstream tstream_t;
 
 typedef struct {
-    void *zctx;                     /* ZeroMQ context (owned by the caller)                      */
+    net_t *net;                     /* the stage's network (owned by the caller)                 */
     const char *batches_bind;       /* PULL, bound                                               */
     const char *credits;            /* PUSH, connected to the loader                             */
     uint64_t start_seq;             /* first batch wanted: 0, or the step of a resumed checkpoint */

@@ -45,8 +45,7 @@ typedef struct {
     int epochs;                /* length of the run                                 */
     int steps_known;           /* steps of an epoch; 0 while unknown                */
     char run_dir[PROTO_PATH_MAX - 64];
-    void *zctx;
-    int own_zctx;
+    net_t *net;
     tstream_t *ts;
     publisher_t *pub;
     progress_t prog;
@@ -193,10 +192,10 @@ static int setup(trainer_t *t) {
     CHECK(t->labels != NULL, "out of memory");
     if (init_params(t) != 0) return -1;   /* its message already names --resume and the file */
 
-    TRY(sock_ctx_open(c->zctx, &t->zctx, &t->own_zctx));
-    TRY(publisher_new(t->zctx, c->checkpoints_bind, t->run_dir, &t->m, &t->pub));
+    TRY(net_open(&c->net, c->zctx, "trainer", &t->net));
+    TRY(publisher_new(t->net, c->checkpoints_bind, t->run_dir, &t->m, &t->pub));
     tstream_config_t sc = {
-        .zctx = t->zctx,
+        .net = t->net,
         .batches_bind = c->batches_bind,
         .credits = c->credits,
         .start_seq = t->next_step,
@@ -220,7 +219,7 @@ static int setup(trainer_t *t) {
 static void teardown(trainer_t *t) {
     tstream_close(&t->ts);
     publisher_destroy(&t->pub);
-    sock_ctx_close(&t->zctx, t->own_zctx);
+    net_close(&t->net);
     if (t->be) t->be->destroy(&t->ctx);
     free(t->labels);
     nn_model_free(&t->m);

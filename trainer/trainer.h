@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "nn/model.h"
+#include "proto/net.h"
 
 typedef struct {
     const char *model_path;        /* --model MODEL.ini                                        */
@@ -24,6 +25,7 @@ typedef struct {
     int window;                    /* reorder window, = the loader's credit window             */
     int stall_ms;                  /* --stall-ms: START again after this long without a batch  */
     int progress;                  /* -1 auto (bar on a terminal), 0 plain lines, 1 bar        */
+    net_config_t net;              /* keys, allow-list, --insecure, I/O threads (proto/net.h) */
     void *zctx;                    /* ZeroMQ context to use; NULL: the stage makes its own     */
 } trainer_config_t;
 
