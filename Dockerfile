@@ -25,7 +25,7 @@ ARG JOBS=
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPAWPIPE_CUDA=OFF >/dev/null \
  && cmake --build /build -j "${JOBS:-$(nproc)}" --target loader augmenter trainer evaluator gen_dataset \
  && mkdir -p /out/bin \
- && for e in loader augmenter trainer evaluator gen_dataset; do strip -o /out/bin/$e /build/bin/$e; done \
+ && for e in loader augmenter trainer evaluator gen_dataset keygen; do strip -o /out/bin/$e /build/bin/$e; done \
  && docker/runtime-packages /out/bin/* >/out/runtime-packages \
  && echo "runtime packages: $(tr '\n' ' ' </out/runtime-packages)"
 

@@ -8,7 +8,8 @@
 #   compose_faults  scaled to 3, an augmenter and the trainer SIGKILLed mid-run: restarted, resumed,
 #                   the final checkpoint equal to scripts/pipeline's run without faults
 #   compose_late    an evaluator attached after the end scores the checkpoints; late stages exit 0
-#   compose_swarm   docker stack deploy, docker service scale, completion, docker stack rm
+#   compose_swarm   docker stack deploy with CURVE keys as secrets, docker service scale, completion,
+#                   docker stack rm
 #   compose_gpu     the GPU image from NVIDIA's wheels, its libraries and no-GPU message; the GPU
 #                   compose and Swarm files validated against the engine and Swarm's scheduler
 # They run one at a time (RESOURCE_LOCK docker), and not beside the other CPU-heavy tests (cores).

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# tests/compose_swarm.sh: the same compose.yaml on Docker Swarm, as a non-root uid: `docker stack
-# deploy` on a one-node swarm (made here, on loopback, and left again; on an existing swarm the
-# services are pinned to this node), `docker service scale` of the augmenters mid-run, the trainer's
-# process SIGKILLed after epoch 1 (Swarm starts a new task, at a new address: the other stages find
-# it through dnsrr, and it resumes), completion (every other task Complete: none rejected, failed or
-# restarted; completed services stay down), the run's outputs owned by that uid, and `docker stack
-# rm` leaving nothing behind.
+# tests/compose_swarm.sh: compose.yaml on Docker Swarm with its Swarm variant (compose.swarm.yaml: CURVE
+# keys, made by the image's keygen, as Docker secrets), as a non-root uid: `docker stack deploy` on a
+# one-node swarm (made here, on loopback, and left again; on an existing swarm the services are
+# pinned to this node), `docker service scale` of the augmenters mid-run, the trainer's process
+# SIGKILLed after epoch 1 (Swarm starts a new task, at a new address: the other stages find it
+# through dnsrr, and it resumes), completion (every other task Complete: none rejected, failed or
+# restarted; completed services stay down), the run's outputs owned by that uid, CURVE on, and
+# `docker stack rm` leaving nothing behind (secrets included).
 # usage: compose_swarm.sh STATE_DIR
 set -euo pipefail
 source "$(dirname "$0")/compose_lib.sh"
@@ -21,8 +22,14 @@ run=$work/runs/run
 stack=pawpipe-ctest-swarm-$$
 fail_logs=("$work/deploy.log" "$work/services.log")
 
+# CURVE keys, made by the image's keygen, handed to the tasks as secrets by compose.swarm.yaml
+mkdir -p "$work/keys"
+"$DOCKER" run --rm -u 0 -v "$work/keys:/keys" "$cpu_image" keygen --out /keys loader trainer augmenter evaluator \
+    >"$work/keygen.log" 2>&1 || { cat "$work/keygen.log" >&2; fail "keygen in the image failed."; }
+export KEYS=$work/keys
+
 swarm_up
-files=(-c "$root/compose.yaml")
+files=(-c "$root/compose.yaml" -c "$root/compose.swarm.yaml")
 [ -z "$swarm_pin" ] || files+=(-c "$swarm_pin")
 say "docker stack deploy ($EPOCHS epochs of $STEPS_PER_EPOCH steps, uid $test_uid)"
 t=$SECONDS
@@ -88,7 +95,15 @@ echo "the trainer's new task (address ${now:-unseen}) resumed: $("$DOCKER" logs 
 expect_outputs "$run" "$EPOCHS"
 echo "checkpoints, history.csv and curves.png written, owned by $test_uid:$test_gid"
 
+for s in loader trainer; do   # every socket with CURVE (the binders say so, and bind only with keys)
+    "$DOCKER" service logs --raw "${stack}_$s" 2>&1 | grep -q "network: .*(CURVE on)" ||
+        fail "the $s did not run with CURVE."
+done
+echo "loader and trainer ran with CURVE, keys from Docker secrets"
+
 "$DOCKER" stack rm "$stack" >/dev/null || fail "docker stack rm failed."
 wait_stack_gone "$stack" || fail "containers of the stack are left 60 s after docker stack rm."
 forget stack "$stack"
+[ -z "$("$DOCKER" secret ls -q --filter "label=com.docker.stack.namespace=$stack")" ] ||
+    fail "secrets of the stack are left after docker stack rm."
 echo "docker stack rm: no container, network or volume of the stack left"
