@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     if (rc < 0) return 2;
     if (log_setup("augmenter", log_level) != 0) return 2;
     if (img_init(argv[0]) != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     if (grid || augment) {
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
         }
         rc = grid ? preview_cmd_grid(grid, data, model) : preview_cmd_augment(augment, argv[first], model);
         if (rc != 0) {
-            LOG_E("%s", err_msg());
+            log_error();
             return 1;
         }
         return 0;
@@ -81,18 +81,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: unexpected argument '%s' (see --help)\n", argv[first]);
         return 2;
     }
-    if (c.cache_mb < 0 || c.max_pixels < 1) {
-        fprintf(stderr, "error: --cache-mb must be at least 0 and --max-pixels at least 1\n");
-        return 2;
-    }
     if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     if (proc_setup() != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     if (augmenter_run(&c, &proc_stop, NULL) != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
-    return 0;
+    return proc_exit_status();
 }

@@ -32,6 +32,8 @@
 #define SHC_VERSION 1
 #define HEADER_BYTES 4096
 #define ALIGN 64
+#define SHM_RESERVE_BYTES (64ull << 20)    /* left free in /dev/shm when the cache gets its full size */
+#define SHM_MIN_BYTES ((size_t)8 << 20)     /* smaller than this: no shared cache                     */
 #define MIN_ENTRY_BYTES (64 * 64 * 3)       /* sizes the table: at most max_bytes / this images */
 
 enum { EMPTY = 0, WRITING, READY, REFUSED };
@@ -163,11 +165,23 @@ int shcache_open(const char *name, size_t max_bytes, shcache_t **out) {
     }
     CHECK_GOTO(c->fd >= 0, fail, "could not open %s", name);
     if (created) {
+        /* Leave /dev/shm room for others: the cache takes what it was given when that leaves 64 MiB
+         * free, else half of what is free (a container's /dev/shm is 64 MiB), and below
+         * SHM_MIN_BYTES a shared cache is not worth it (the caller keeps a private one). */
         struct statvfs vfs;
-        if (statvfs("/dev/shm", &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < max_bytes + (64u << 20)) {
-            err_set("/dev/shm has %llu MiB free, the cache wants %zu MiB",
-                    (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20), max_bytes >> 20);
-            goto fail;
+        if (statvfs("/dev/shm", &vfs) == 0) {
+            uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+            if (avail < max_bytes + SHM_RESERVE_BYTES) {
+                size_t fit = (size_t)(avail / 2);
+                if (fit < SHM_MIN_BYTES) {
+                    err_set("/dev/shm has %llu MiB free, too little for a shared cache",
+                            (unsigned long long)(avail >> 20));
+                    goto fail;
+                }
+                LOG_I("/dev/shm has %llu MiB free: the shared cache takes %zu MiB of the %zu asked for",
+                      (unsigned long long)(avail >> 20), fit >> 20, max_bytes >> 20);
+                max_bytes = fit;
+            }
         }
         if (init_segment(c, max_bytes) != 0) goto fail;
     }
@@ -185,7 +199,7 @@ fail:
         if (created) shm_unlink(name);
         close(c->fd);
     }
-    err_prepend("shared image cache: ");
+    err_prepend("shared image cache");
     free(c);
     return -1;
 }

@@ -85,10 +85,7 @@ static int vips_affine_warp(const img_t *src, const img_xform_t *t, uint8_t *dst
     if (vips_image_write(v[2], v[3]) != 0) goto done;
     rc = 0;
 done:
-    if (rc != 0) {
-        err_set("vips_affine: %s", vips_error_buffer());
-        vips_error_clear();
-    }
+    if (rc != 0) img_vips_fail("vips_affine");
     g_object_unref(ctx);
     return rc;
 }

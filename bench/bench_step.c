@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     }
     nn_model_t m;
     if (nn_model_load(argv[first], &m) != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     rc = trainer_benchmark(&m, backend, precision, autotune, steps, batch > 0 ? batch : m.train.batch_size);

@@ -1,4 +1,4 @@
-/* aug.h: augmentation settings of a model spec (Keras ImageDataGenerator semantics, DESIGN.md s5).
+/* aug.h: augmentation settings of a model spec (Keras ImageDataGenerator semantics, docs/augmentation.md).
  * Shared by the spec parser (nn/), the job message (proto/) and the sampler (image/). */
 #ifndef PAWPIPE_AUG_H
 #define PAWPIPE_AUG_H

@@ -1,4 +1,4 @@
-/* check.h: always-on assertions and error returns that name the failing statement with file:line. */
+/* check.h: always-on assertions (ASSERT: a bug) and error returns (CHECK, TRY: an expected failure). */
 #ifndef PAWPIPE_CHECK_H
 #define PAWPIPE_CHECK_H
 
@@ -9,12 +9,21 @@
 extern "C" {
 #endif
 
-/* Thread-local error buffer, libvips style: a failing call sets a message, each caller up the stack
- * may prepend context, and whoever handles the error reads it once with err_msg(). */
-void err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Errors (docs/errors.md): a thread-local message for the user, libvips style. A failing call sets
+ * it (err_set) saying what failed and why, each caller up the stack may prepend what it was doing
+ * (err_prepend adds the ": " itself), and whoever handles the error reads it once with err_msg().
+ * Source locations and expressions never go into the message: CHECK and TRY record them in a trail
+ * of their own (err_trail), which a stage logs at --log-level debug only (log_error in log.h). */
+void err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* clears the trail */
 void err_prepend(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_msg(void);
 void err_clear(void);
+void err_where(const char *file, int line, const char *what);   /* add "file:line: what" to the trail */
+const char *err_trail(void);                                     /* "" when there is none */
+/* For CHECK: err_set calls so far; and the end of a failed CHECK: the message "internal error: COND
+ * is false" unless one was set since gen, and the trail entry. */
+unsigned long err_generation(void);
+void err_check_failed(unsigned long gen, const char *file, int line, const char *cond);
 
 #ifdef __cplusplus
 }
@@ -29,13 +38,15 @@ void err_clear(void);
         }                                                                                  \
     } while (0)
 
-/* CHECK: an expected failure (bad input, a failing library call). Records the statement with
- * file:line plus an optional printf-style reason, and returns -1 from the calling function. */
+/* CHECK: an expected failure (bad input, a failing library call): when cond is false, set the
+ * message (printf-style; a CHECK without one says "internal error" and the condition) and return -1
+ * from the calling function. The statement and file:line go to the trail. */
 #define CHECK(cond, ...)                                                                   \
     do {                                                                                   \
         if (!(cond)) {                                                                     \
-            err_set("%s:%d: check failed: %s", __FILE__, __LINE__, #cond);                 \
-            __VA_OPT__(err_prepend(__VA_ARGS__);)                                          \
+            unsigned long err_gen_ = err_generation();                                     \
+            __VA_OPT__(err_set(__VA_ARGS__);)                                              \
+            err_check_failed(err_gen_, __FILE__, __LINE__, #cond);                         \
             return -1;                                                                     \
         }                                                                                  \
     } while (0)
@@ -44,17 +55,19 @@ void err_clear(void);
 #define CHECK_GOTO(cond, label, ...)                                                       \
     do {                                                                                   \
         if (!(cond)) {                                                                     \
-            err_set("%s:%d: check failed: %s", __FILE__, __LINE__, #cond);                 \
-            __VA_OPT__(err_prepend(__VA_ARGS__);)                                          \
+            unsigned long err_gen_ = err_generation();                                     \
+            __VA_OPT__(err_set(__VA_ARGS__);)                                              \
+            err_check_failed(err_gen_, __FILE__, __LINE__, #cond);                         \
             goto label;                                                                    \
         }                                                                                  \
     } while (0)
 
-/* TRY: call something that follows the 0 / -1 convention; on -1 add the call site and return -1. */
+/* TRY: call something that follows the 0 / -1 convention; on -1 add the call to the trail and
+ * return -1 (the message is the callee's). */
 #define TRY(call)                                                                          \
     do {                                                                                   \
         if ((call) != 0) {                                                                 \
-            err_prepend("%s:%d: %s", __FILE__, __LINE__, #call);                           \
+            err_where(__FILE__, __LINE__, #call);                                          \
             return -1;                                                                     \
         }                                                                                  \
     } while (0)

@@ -69,7 +69,8 @@ static void print_default(const cli_opt_t *o) {
 
 static void print_help(const char *prog, const cli_opt_t *opts, int n, const char *usage,
                        const char *description) {
-    printf("usage: %s %s\n\n%s\n\noptions:\n", prog, usage, description);
+    const char *slash = strrchr(prog, '/');   /* the program's name, not the path it was started by */
+    printf("usage: %s %s\n\n%s\n\noptions:\n", slash ? slash + 1 : prog, usage, description);
     for (int i = 0; i < n; i++) {
         const cli_opt_t *o = &opts[i];
         char head[96];

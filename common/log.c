@@ -1,6 +1,8 @@
 /* log.c: one formatted line per call, written with a single write() so lines never interleave. */
 #include "common/log.h"
 
+#include "common/check.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,4 +61,9 @@ void log_msg(log_level_t level, const char *fmt, ...) {
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;
+}
+
+void log_error(void) {
+    log_msg(LOG_ERROR, "%s", err_msg());
+    if (err_trail()[0]) log_msg(LOG_DEBUG, "where: %s", err_trail());
 }

@@ -18,6 +18,10 @@ int log_parse_level(const char *name, log_level_t *out);   /* 0, or -1 for an un
 int log_setup(const char *process_name, const char *level_name);
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Log the error being handled: err_msg() at error level, and at debug level where it came from
+ * (err_trail(): the source locations of the CHECK and the TRYs it went through). */
+void log_error(void);
+
 /* Per-thread name override, so stages run as threads in one test process keep their own tags. */
 void log_set_thread_name(const char *name);
 

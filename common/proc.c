@@ -15,10 +15,11 @@
 volatile sig_atomic_t proc_stop = 0;
 
 static void on_signal(int sig) {
-    (void)sig;
-    if (proc_stop) _exit(130);
-    proc_stop = 1;
+    if (proc_stop) _exit(128 + sig);
+    proc_stop = sig;
 }
+
+int proc_exit_status(void) { return proc_stop ? 128 + proc_stop : 0; }
 
 int proc_setup(void) {
     struct sigaction sa;
@@ -32,7 +33,7 @@ int proc_setup(void) {
     if (e && strcmp(e, "1") == 0) {
         pid_t parent = getppid();
         CHECK(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0);
-        if (getppid() != parent) proc_stop = 1;   /* the parent died before prctl took effect */
+        if (getppid() != parent) proc_stop = SIGTERM;   /* the parent died before prctl took effect */
     }
     return 0;
 }

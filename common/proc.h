@@ -6,8 +6,13 @@
 
 #include <signal.h>
 
-/* Set by SIGINT/SIGTERM; a second signal exits at once (status 130). */
+/* 0, or the signal (SIGINT, SIGTERM) that asked for a stop; a second signal exits at once. */
 extern volatile sig_atomic_t proc_stop;
+
+/* The exit status of a stage's main() after its work returned without an error (docs/errors.md):
+ * 0 when no signal came (the run ended, or the job is done), else 128 + the signal: 130 after
+ * SIGINT (Ctrl-C), 143 after SIGTERM. */
+int proc_exit_status(void);
 
 /* Install the handlers, and when PAWPIPE_DIE_WITH_PARENT=1 ask the kernel for SIGTERM when the
  * parent dies (Linux PR_SET_PDEATHSIG). 0 / -1 + err_msg(). */

@@ -86,21 +86,21 @@ int main(int argc, char **argv) {
     if (predict && first >= argc) return usage_error("--predict needs at least one IMAGE");
     if (!feature_maps && !predict && !c.data_dir) return usage_error("--data DIR is required to score checkpoints");
     if (img_init(argv[0]) != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
 
     if (predict) {
         int n_ok = 0;
         rc = evaluator_predict(&c, checkpoint, argv + first, argc - first, &n_ok);
-        if (rc != 0) LOG_E("%s", err_msg());
+        if (rc != 0) log_error();
         else if (n_ok < argc - first) LOG_W("%d of %d images could not be read", argc - first - n_ok, argc - first);
         return rc == 0 && n_ok > 0 ? 0 : 1;
     }
     if (feature_maps) rc = evaluator_feature_maps(&c, checkpoint, feature_maps, out_dir);
     else if (checkpoint) rc = evaluator_eval_file(&c, checkpoint, NULL);
     if (feature_maps || checkpoint) {
-        if (rc != 0) LOG_E("%s", err_msg());
+        if (rc != 0) log_error();
         return rc == 0 ? 0 : 1;
     }
 
@@ -108,13 +108,13 @@ int main(int argc, char **argv) {
     if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     /* SIGINT/SIGTERM: stop cleanly (between batches of a scoring pass); a second signal exits at once. */
     if (proc_setup() != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     rc = evaluator_run(&c, &proc_stop);
     if (rc != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
-    return proc_stop ? 130 : 0;
+    return proc_exit_status();
 }

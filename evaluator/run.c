@@ -110,7 +110,7 @@ static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss
     if (c->run_dir) {
         /* A full disk or a removed run folder costs the files, not the evaluation. */
         if (history_append(s->history, &row) != 0)
-            LOG_E("%s", err_msg());
+            log_error();
         else if (curves_from_history(s->history, s->curves) != 0)
             LOG_E("curves: %s", err_msg());
     }

@@ -98,8 +98,9 @@ static int draw_text(uint8_t *canvas, int cw, int ch, int x, int y, int max_w, i
                      const char *font) {
     VipsImage *mask = NULL;
     if (vips_text(&mask, text, "font", font, NULL) != 0) {
-        err_set("rendering text \"%s\": %s", text, vips_error_buffer());
-        vips_error_clear();
+        char what[160];
+        snprintf(what, sizeof what, "rendering text \"%s\"", text);
+        img_vips_fail(what);
         return -1;
     }
     size_t n = 0;
@@ -107,8 +108,9 @@ static int draw_text(uint8_t *canvas, int cw, int ch, int x, int y, int max_w, i
     int mw = mask->Xsize, mh = mask->Ysize, bands = mask->Bands;
     g_object_unref(mask);
     if (!a) {
-        err_set("rendering text \"%s\": %s", text, vips_error_buffer());
-        vips_error_clear();
+        char what[160];
+        snprintf(what, sizeof what, "rendering text \"%s\"", text);
+        img_vips_fail(what);
         return -1;
     }
     int oy = y + (max_h > mh ? (max_h - mh) / 2 : 0);

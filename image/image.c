@@ -10,11 +10,11 @@
 #include "common/log.h"
 #include "image/dataset.h"
 
-/* Record libvips' error buffer (its lines joined by ";") after `what`, clear it, return -1. */
-static int vips_fail(const char *what) {
+int img_vips_fail(const char *what) {
     char msg[512];
-    snprintf(msg, sizeof msg, "%s", vips_error_buffer());
-    vips_error_clear();
+    char *text = vips_error_buffer_copy();   /* takes and clears libvips' buffer under its lock */
+    snprintf(msg, sizeof msg, "%s", text ? text : "");
+    g_free(text);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
     for (char *p = msg; *p; p++)
@@ -38,7 +38,7 @@ static void vips_warning_to_log(const gchar *domain, GLogLevelFlags level, const
 }
 
 int img_init(const char *argv0) {
-    if (VIPS_INIT(argv0 ? argv0 : "pawpipe") != 0) return vips_fail("libvips start-up");
+    if (VIPS_INIT(argv0 ? argv0 : "pawpipe") != 0) return img_vips_fail("libvips start-up");
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, vips_warning_to_log, NULL);
     vips_concurrency_set(1);   /* we scale with processes, not threads */
     vips_block_untrusted_set(TRUE);   /* only the loaders libvips considers fuzzed and safe */
@@ -69,29 +69,29 @@ static int to_srgb8(VipsImage *in, VipsImage **t, VipsImage **out) {
         VipsArrayDouble *bg = vips_array_double_new(&white, 1);
         int rc = vips_flatten(im, &t[0], "background", bg, "max_alpha", max_alpha, NULL);
         vips_area_unref(VIPS_AREA(bg));
-        if (rc != 0) return vips_fail("flattening alpha");
+        if (rc != 0) return img_vips_fail("flattening alpha");
         im = t[0];
     }
     if (im->Type != VIPS_INTERPRETATION_sRGB || im->BandFmt != VIPS_FORMAT_UCHAR) {
         if (vips_colourspace(im, &t[1], VIPS_INTERPRETATION_sRGB, NULL) != 0)
-            return vips_fail("converting to sRGB");
+            return img_vips_fail("converting to sRGB");
         im = t[1];
     }
     if (im->BandFmt != VIPS_FORMAT_UCHAR) {
         if (vips_cast(im, &t[2], VIPS_FORMAT_UCHAR, "shift", im->BandFmt == VIPS_FORMAT_USHORT, NULL) != 0)
-            return vips_fail("converting to 8 bits");
+            return img_vips_fail("converting to 8 bits");
         im = t[2];
     }
     if (im->Bands == 1) {
         VipsImage *three[3] = {im, im, im};
-        if (vips_bandjoin(three, &t[3], 3, NULL) != 0) return vips_fail("grey to RGB");
+        if (vips_bandjoin(three, &t[3], 3, NULL) != 0) return img_vips_fail("grey to RGB");
         im = t[3];
     } else if (im->Bands != 3) {
         if (im->Bands < 3) {
             err_set("cannot make RGB of a %d-band image", im->Bands);
             return -1;
         }
-        if (vips_extract_band(im, &t[3], 0, "n", 3, NULL) != 0) return vips_fail("taking 3 bands");
+        if (vips_extract_band(im, &t[3], 0, "n", 3, NULL) != 0) return img_vips_fail("taking 3 bands");
         im = t[3];
     }
     *out = im;
@@ -111,12 +111,12 @@ static int write_pixels(VipsImage *im, img_t *out) {
         out->cap = need;
     }
     VipsRegion *reg = vips_region_new(im);
-    if (!reg) return vips_fail("decoding");
+    if (!reg) return img_vips_fail("decoding");
     int rc = 0;
     for (int y = 0; y < im->Ysize && rc == 0; y += STRIP_ROWS) {
         VipsRect r = {0, y, im->Xsize, im->Ysize - y < STRIP_ROWS ? im->Ysize - y : STRIP_ROWS};
         if (vips_region_prepare(reg, &r) != 0) {
-            rc = vips_fail("decoding");
+            rc = img_vips_fail("decoding");
             break;
         }
         for (int k = 0; k < r.height; k++)
@@ -145,7 +145,7 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
     t[0] = vips_image_new_from_buffer(bytes, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                       VIPS_FAIL_ON_ERROR, NULL);
     if (!t[0]) {
-        vips_fail("not a readable image");
+        img_vips_fail("not a readable image");
         goto done;
     }
     int w = t[0]->Xsize, h = t[0]->Ysize;
@@ -166,7 +166,7 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
         int s = f >= 8.0 ? 8 : f >= 4.0 ? 4 : 2;
         if (!(t[1] = vips_image_new_from_buffer(bytes, len, "", "shrink", s, "access", VIPS_ACCESS_SEQUENTIAL,
                                                 "fail_on", VIPS_FAIL_ON_ERROR, NULL))) {
-            vips_fail("shrink-on-load");
+            img_vips_fail("shrink-on-load");
             goto done;
         }
         im = t[1];
@@ -174,7 +174,7 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
     if (to_srgb8(im, &t[2], &rgb) != 0) goto done;
     if (!jpeg && f >= 2.0) {   /* after flattening, so transparent pixels do not bleed in */
         if (vips_shrink(rgb, &t[1], (int)f, (int)f, NULL) != 0) {
-            vips_fail("shrinking");
+            img_vips_fail("shrinking");
             goto done;
         }
         rgb = t[1];
@@ -202,11 +202,11 @@ int img_save_png(const char *path, const uint8_t *rgb, int width, int height) {
     CHECK(width > 0 && height > 0, "cannot save a %dx%d image", width, height);
     VipsImage *im = vips_image_new_from_memory(rgb, (size_t)width * height * 3, width, height, 3,
                                                VIPS_FORMAT_UCHAR);
-    if (!im) return vips_fail("wrapping pixels");
+    if (!im) return img_vips_fail("wrapping pixels");
     int rc = vips_pngsave(im, path, NULL);
     g_object_unref(im);
     if (rc != 0) {
-        vips_fail("writing PNG");
+        img_vips_fail("writing PNG");
         err_prepend("%s", path);
         return -1;
     }

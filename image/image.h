@@ -30,6 +30,10 @@ void img_decode_opts_default(img_decode_opts_t *o, int target_width, int target_
  * 0, or -1 with err_msg(). */
 int img_init(const char *argv0);
 
+/* After a failing libvips call: err_set("WHAT: <libvips' reason>") with libvips' error buffer taken
+ * and cleared in one step (vips_error_buffer_copy), its lines joined by ";"; returns -1. */
+int img_vips_fail(const char *what);
+
 /* Decode JPEG/PNG/any libvips-readable bytes into RGB, shrunk on load to about max_scale x target
  * (both sides kept >= max_scale x the target side where the source allows, usually under twice
  * that: JPEG by libjpeg's 1/2, 1/4, 1/8 scaling, other formats by an integer block average; never

@@ -87,11 +87,13 @@ static int setup(loader_t *L) {
     CHECK(c->model_path && *c->model_path, "no model spec (--model MODEL.ini)");
     CHECK(c->window >= 1, "--window must be at least 1 (got %d)", c->window);
     CHECK(c->resend_ms >= 1, "--resend-ms must be at least 1 (got %d)", c->resend_ms);
+    CHECK(c->epochs >= 0, "--epochs must be at least 0 (got %d)", c->epochs);
+    CHECK(c->steps_per_epoch >= -1, "--steps-per-epoch must be at least -1 (got %d)", c->steps_per_epoch);
     proto_limits_default(&L->lim);
     TRY(nn_model_load(c->model_path, &L->model));
     int64_t ignored = 0;
     if (ds_index(c->data_dir, "train", 2, &L->train, &ignored) != 0) {
-        err_prepend("training split of %s: ", c->data_dir);
+        err_prepend("training split of %s", c->data_dir);
         return -1;
     }
     ds_print_summary(&L->train);

@@ -53,19 +53,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: --data DIR and --model MODEL.ini are required (see --help)\n");
         return 2;
     }
-    if (c.window < 1 || c.resend_ms < 1 || c.epochs < 0 || c.steps_per_epoch < -1) {
-        fprintf(stderr, "error: --window and --resend-ms must be at least 1, --epochs at least 0, "
-                        "--steps-per-epoch at least -1\n");
-        return 2;
-    }
     if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     if (proc_setup() != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     if (loader_run(&c, &proc_stop, NULL) != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
-    return proc_stop ? 130 : 0;
+    return proc_exit_status();
 }

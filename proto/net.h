@@ -49,7 +49,7 @@ typedef struct {
      "without --key, bind addresses other than loopback anyway (anyone who reaches them is trusted)"}
 #define NET_OPT_IO_THREADS(n)                                                                           \
     {"io-threads", CLI_INT, &(n)->io_threads, "PAWPIPE_IO_THREADS", "N",                                \
-     "ZeroMQ I/O threads (encryption runs in them: more for fast streams with --key)"}
+     "ZeroMQ I/O threads, 0: ZeroMQ's default (1); CURVE encryption runs in them: more for fast streams with --key"}
 
 /* The servers a stage connects to, whose public keys it needs with --key. */
 typedef enum { NET_LOADER = 0, NET_TRAINER = 1 } net_peer_t;

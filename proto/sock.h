@@ -7,7 +7,7 @@
 
 #include "proto/proto.h"
 
-/* Default endpoints on one machine. Long-lived stages bind, the others connect (DESIGN.md s1).
+/* Default endpoints on one machine. Long-lived stages bind, the others connect.
  *   jobs        loader binds PUSH      augmenters connect PULL
  *   credits     loader binds PULL      trainer connects PUSH   (credits, START)
  *   batches     trainer binds PULL     augmenters connect PUSH

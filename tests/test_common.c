@@ -97,16 +97,28 @@ static int caller(int x) {
     TRY(failing_step(x));
     return 0;
 }
+static int unexplained(void) {
+    CHECK(1 == 0);
+    return 0;
+}
 
-TEST(check_records_statement_and_context) {
+/* The message is for the user: what failed and why, no source locations; the statements and
+ * file:line go to the trail (shown at --log-level debug). */
+TEST(check_keeps_locations_out_of_the_message) {
     err_clear();
     EXPECT(caller(1) == 0);
     EXPECT(caller(-3) == -1);
-    const char *m = err_msg();
-    EXPECT(strstr(m, "x > 0") != NULL);
-    EXPECT(strstr(m, "x is -3") != NULL);
-    EXPECT(strstr(m, "test_common.c:") != NULL);
-    EXPECT(strstr(m, "failing_step(x)") != NULL);
+    EXPECT(strcmp(err_msg(), "x is -3") == 0);
+    const char *t = err_trail();
+    EXPECT(strstr(t, "common/test_common.c:") == NULL && strstr(t, "tests/test_common.c:") != NULL);
+    EXPECT(strstr(t, "check failed: x > 0") != NULL && strstr(t, "failing_step(x)") != NULL);
+    err_prepend("while testing");
+    EXPECT(strcmp(err_msg(), "while testing: x is -3") == 0);
+    EXPECT(unexplained() == -1 && strcmp(err_msg(), "internal error: 1 == 0 is false") == 0);
+    err_set("%s, again", err_msg());   /* an argument that points into the buffer itself */
+    EXPECT(strcmp(err_msg(), "internal error: 1 == 0 is false, again") == 0 && err_trail()[0] == '\0');
+    err_clear();
+    EXPECT(strcmp(err_msg(), "unknown error") == 0);
 }
 
 /* log_setup: a known level (any case) is taken, an unknown one refused for main() to exit 2. */
@@ -183,7 +195,7 @@ int main(void) {
     RUN(streams_are_pure_functions);
     RUN(uniform_moments);
     RUN(cli_flags_env_and_errors);
-    RUN(check_records_statement_and_context);
+    RUN(check_keeps_locations_out_of_the_message);
     RUN(log_setup_refuses_unknown_levels);
     RUN(cpu_time_of_named_threads);
     RUN(mkdir_p_makes_parents);

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     if (proc_setup() != 0) return 1;
     rc = pause_after > 0 ? pausing_consumer(&c, pause_after, pause_ms) : trainer_dry_run(&c, &proc_stop);
     if (rc != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     return 0;

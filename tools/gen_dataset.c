@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/rng.h"
 #include "common/timeutil.h"
+#include "image/image.h"
 
 #define MIN_SIDE 120
 #define MAX_SIDE 500
@@ -267,12 +268,12 @@ static int make_picture(canvas_t *cv, uint64_t seed, int label, int64_t index, i
     sensor_noise(cv, &r);
     int q = 60 + (int)(rng_u32(&r) % 36);
     VipsImage *im = vips_image_new_from_memory(cv->px, (size_t)cv->w * cv->h * 3, cv->w, cv->h, 3, VIPS_FORMAT_UCHAR);
-    CHECK(im != NULL, "wrapping pixels: %s", vips_error_buffer());
+    if (!im) return img_vips_fail("wrapping pixels");
     int rc = vips_jpegsave(im, path, "Q", q, "strip", TRUE, NULL);
     g_object_unref(im);
     if (rc != 0) {
-        err_set("writing %s: %s", path, vips_error_buffer());
-        vips_error_clear();
+        img_vips_fail("writing");
+        err_prepend("%s", path);
         return -1;
     }
     return 0;
@@ -284,15 +285,15 @@ int main(int argc, char **argv) {
     int counts[3] = {400, 100, 100};
     cli_opt_t opts[] = {
         {"out", CLI_STR, &out, NULL, "DIR", "folder to write (created; existing files are overwritten)"},
-        {"seed", CLI_I64, &seed, NULL, "S", "seed: the same seed writes the same bytes (default 1)"},
-        {"train", CLI_INT, &counts[0], NULL, "N", "training pictures per class (default 400)"},
-        {"validation", CLI_INT, &counts[1], NULL, "N", "validation pictures per class (default 100)"},
-        {"test", CLI_INT, &counts[2], NULL, "N", "test pictures per class (default 100)"},
+        {"seed", CLI_I64, &seed, NULL, "S", "seed: the same seed writes the same bytes"},
+        {"train", CLI_INT, &counts[0], NULL, "N", "training pictures per class"},
+        {"validation", CLI_INT, &counts[1], NULL, "N", "validation pictures per class"},
+        {"test", CLI_INT, &counts[2], NULL, "N", "test pictures per class"},
         {"size", CLI_STR, &size, NULL, "WxH",
          "every picture W pixels wide and H high, e.g. 500x375 (default: random sides of 120 to 500)"},
     };
-    int rc = cli_parse(argc, argv, opts, 6,
-                       "gen_dataset --out DIR [--seed S] [--train N] [--validation N] [--test N] [--size WxH]",
+    int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                       "--out DIR [--seed S] [--train N] [--validation N] [--test N] [--size WxH]",
                        "Write a synthetic two-class data set (cats: pointed ears, dogs: hanging ears) in the\n"
                        "Keras flow_from_directory layout: DIR/{train,validation,test}/{cats,dogs}/{cat,dog}.N.jpg.",
                        NULL);
@@ -317,12 +318,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (VIPS_INIT(argv[0]) != 0) {
-        LOG_E("libvips start-up: %s", vips_error_buffer());
+    if (img_init(argv[0]) != 0) {
+        log_error();
         return 1;
     }
-    vips_concurrency_set(1);
-    vips_cache_set_max(0);
 
     static const char *splits[3] = {"train", "validation", "test"}, *classes[2] = {"cats", "dogs"},
                       *prefix[2] = {"cat", "dog"};
@@ -353,7 +352,7 @@ int main(int argc, char **argv) {
     }
     free(cv.px);
     if (rc != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     LOG_I("wrote %lld pictures to %s in %.1f s", (long long)written, out, now_s() - t0);

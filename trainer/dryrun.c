@@ -102,7 +102,7 @@ static int consume(tstream_t *ts, const volatile sig_atomic_t *stop) {
             LOG_W("dry run stopped before the end of the run");
             return 0;
         default:
-            err_prepend("batch stream: ");
+            err_prepend("batch stream");
             return -1;
         }
     }

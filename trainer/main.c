@@ -115,13 +115,13 @@ int main(int argc, char **argv) {
     if (proc_keep_heap() != 0) LOG_W("%s: large frames will be mapped afresh", err_msg());
     /* SIGINT/SIGTERM: stop cleanly after the current step; a second signal exits at once. */
     if (proc_setup() != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
     rc = dry_run ? trainer_dry_run(&c, &proc_stop) : trainer_run(&c, &proc_stop);
     if (rc != 0) {
-        LOG_E("%s", err_msg());
+        log_error();
         return 1;
     }
-    return proc_stop ? 130 : 0;
+    return proc_exit_status();
 }

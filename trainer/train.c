@@ -385,7 +385,7 @@ static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
                   t->last_ckpt ? t->last_ckpt : t->c->resume ? t->c->resume : "(no checkpoint yet)");
             return 0;
         default:
-            err_prepend("batch stream: ");
+            err_prepend("batch stream");
             return -1;
         }
     }

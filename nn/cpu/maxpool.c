@@ -78,7 +78,7 @@ int cpu_maxpool_build(cpu_ctx_t *c, int i) {
     dnnl_primitive_desc_t pd = NULL;
     int rc = build(c, i, &pd);
     if (pd) dnnl_primitive_desc_destroy(pd);
-    if (rc) err_prepend("layer %s: ", c->layers[i].spec->name);
+    if (rc) err_prepend("layer %s", c->layers[i].spec->name);
     return rc;
 }
 

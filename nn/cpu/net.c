@@ -100,7 +100,7 @@ static int create(const nn_model_t *model, int max_batch, const nn_options_t *op
     if (build(c) != 0) {
         void *p = c;
         cpu_destroy(&p);
-        err_prepend("cpu: model %s, batch %d: ", model->name, max_batch);
+        err_prepend("cpu: model %s, batch %d", model->name, max_batch);
         return -1;
     }
     *ctx = c;

@@ -204,7 +204,7 @@ int cpu_build_pd3(cpu_ctx_t *c, int i, cpu_pd3_build_fn build) {
     int rc = build(c, i, pd);
     for (int k = 0; k < 3; k++)
         if (pd[k]) dnnl_primitive_desc_destroy(pd[k]);
-    if (rc) err_prepend("layer %s: ", c->layers[i].spec->name);
+    if (rc) err_prepend("layer %s", c->layers[i].spec->name);
     return rc;
 }
 
