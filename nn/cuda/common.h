@@ -12,7 +12,8 @@
 
 #include "common/check.h"
 
-/* Records "<call name>: <text>" (the call's name is its text up to the first parenthesis). */
+/* Records "<call name>: <text>" (the call's name is its text up to the first parenthesis) and the
+ * statement with file:line in the error trail (common/check.h). */
 void cuda_fail(const char *call, const char *text, const char *file, int line);
 const char *cublas_status_text(cublasStatus_t s);
 

@@ -11,7 +11,7 @@ void cuda_fail(const char *call, const char *text, const char *file, int line) {
     const char *paren = strchr(call, '(');
     int len = paren ? (int)(paren - call) : (int)strlen(call);
     err_set("%.*s: %s", len, call, text);
-    LOG_D("%s:%d: %s failed: %s", file, line, call, text);
+    err_where(file, line, call);   /* the whole statement, for --log-level debug */
 }
 
 const char *cublas_status_text(cublasStatus_t s) {
