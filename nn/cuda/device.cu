@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "nn/cuda/common.h"
 #include "nn/cuda/cuda.h"
 
