@@ -3,6 +3,7 @@
 #include "common/proc.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +30,13 @@ int proc_setup(void) {
     CHECK(sigaction(SIGINT, &sa, NULL) == 0);
     CHECK(sigaction(SIGTERM, &sa, NULL) == 0);
     signal(SIGPIPE, SIG_IGN);
+    /* "1", or better the launcher's pid: a parent that died before this process got here has
+     * already been replaced by another (init, a subreaper), which only the pid gives away */
     const char *e = getenv("PAWPIPE_DIE_WITH_PARENT");
-    if (e && strcmp(e, "1") == 0) {
-        pid_t parent = getppid();
-        CHECK(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0);
+    long expected = e ? strtol(e, NULL, 10) : 0;
+    if (expected >= 1) {
+        pid_t parent = expected > 1 ? (pid_t)expected : getppid();
+        CHECK(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0, "prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
         if (getppid() != parent) proc_stop = SIGTERM;   /* the parent died before prctl took effect */
     }
     return 0;

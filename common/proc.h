@@ -14,7 +14,8 @@ extern volatile sig_atomic_t proc_stop;
  * SIGINT (Ctrl-C), 143 after SIGTERM. */
 int proc_exit_status(void);
 
-/* Install the handlers, and when PAWPIPE_DIE_WITH_PARENT=1 ask the kernel for SIGTERM when the
+/* Install the handlers, and when PAWPIPE_DIE_WITH_PARENT is 1 or the launcher's pid (which also
+ * catches a launcher that died before this process started) ask the kernel for SIGTERM when the
  * parent dies (Linux PR_SET_PDEATHSIG). 0 / -1 + err_msg(). */
 int proc_setup(void);
 

@@ -330,8 +330,6 @@ static int end_epoch(trainer_t *t, const msg_control_t *ctrl) {
 }
 
 static void final_summary(trainer_t *t, const char *how) {
-    tstream_stats_t s;
-    tstream_stats(t->ts, &s);
     char took[32], last[160] = "";
     progress_format_duration(now_s() - t->t_run, took, sizeof took);
     if (t->epochs_ended)   /* the metrics of the last epoch that ended in this run */
@@ -344,9 +342,7 @@ static void final_summary(trainer_t *t, const char *how) {
     printf("%s after %u/%d epochs, %" PRIu64 " steps (%" PRIu64 " in this run) in %s%s%s - last checkpoint: %s\n",
            how, t->epochs_done, t->epochs, t->next_step, t->steps_trained, took, last, waited,
            t->last_ckpt ? t->last_ckpt : "none");
-    fflush(stdout);
-    LOG_I("batch stream: %" PRIu64 " received, %" PRIu64 " taken, %" PRIu64 " duplicates, %" PRIu64
-          " rejected, %" PRIu64 " stale", s.received, s.taken, s.duplicates, s.rejected, s.stale);
+    fflush(stdout);   /* the batch stream's counts follow when it closes (tstream_close) */
 }
 
 /* The run is complete: the END marker in the run folder (for stages that join later), then the
