@@ -2,7 +2,7 @@
 # run; unit tests without sockets, whole pipelines as threads over inproc://, and real processes
 # over tcp://127.0.0.1 (tests/dataplane_procs.sh).
 add_library(dataplane_fixtures STATIC dataplane_fixtures.c)
-target_link_libraries(dataplane_fixtures PUBLIC common PkgConfig::VIPS m)
+target_link_libraries(dataplane_fixtures PUBLIC common testlib PkgConfig::VIPS m)
 
 add_executable(test_dataplane_unit test_dataplane_unit.c)
 target_link_libraries(test_dataplane_unit loader_lib augmenter_lib dataplane_fixtures testlib)

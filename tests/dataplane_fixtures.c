@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "dataplane_fixtures.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,32 +12,13 @@
 
 #include "common/fsutil.h"
 #include "common/rng.h"
+#include "testlib.h"
 
 const dpf_case_t dpf_cases[DPF_N_CASES] = {
     {"bad_empty.jpg", 0},     {"bad_truncated.jpg", 0}, {"bad_text.jpg", 0},
     {"bad_big.jpg", 0},       {"ok_grey.jpg", 1},       {"ok_cmyk.jpg", 1},
     {"ok_rgba.png", 1},       {"ok_png_named.jpg", 1},  {"ok_1x1.jpg", 1},
 };
-
-int dpf_tmpdir(char *out, size_t cap, const char *tag) {
-    const char *base = getenv("TMPDIR");
-    snprintf(out, cap, "%s/pawpipe-%s-XXXXXX", base && *base ? base : "/tmp", tag);
-    return mkdtemp(out) ? 0 : -1;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-void dpf_rm_rf(const char *dir) { nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
-
-static int write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t n = len ? fwrite(data, 1, len, f) : 0;
-    return fclose(f) == 0 && n == len ? 0 : -1;
-}
 
 int dpf_encode(int w, int h, int bands, int cmyk, const char *format, uint32_t pattern, uint8_t **out, size_t *len) {
     size_t n = (size_t)w * h * bands;
@@ -86,7 +66,7 @@ static int write_image(const char *path, int w, int h, int bands, int cmyk, cons
     uint8_t *data = NULL;
     size_t len = 0;
     if (dpf_encode(w, h, bands, cmyk, format, pattern, &data, &len) != 0) return -1;
-    int rc = write_bytes(path, data, keep && keep < len ? keep : len);
+    int rc = tl_write_file(path, data, keep && keep < len ? keep : len);
     free(data);
     return rc;
 }
@@ -111,9 +91,9 @@ int dpf_write_bad_cases(const char *dir, int big_w, int big_h) {
     static const char text[] = "this is not an image, only text with a .jpg name\n";
     if (mkdir_p(dir) != 0) return -1;
 #define PATH(name) (snprintf(p, sizeof p, "%s/%s", dir, name), p)
-    if (write_bytes(PATH("bad_empty.jpg"), "", 0) != 0) return -1;
+    if (tl_write_file(PATH("bad_empty.jpg"), "", 0) != 0) return -1;
     if (write_image(PATH("bad_truncated.jpg"), 120, 90, 3, 0, "jpg", 11, 400) != 0) return -1;
-    if (write_bytes(PATH("bad_text.jpg"), text, sizeof text - 1) != 0) return -1;
+    if (tl_write_file(PATH("bad_text.jpg"), text, sizeof text - 1) != 0) return -1;
     if (write_image(PATH("bad_big.jpg"), big_w, big_h, 3, 0, "jpg", 12, 0) != 0) return -1;
     if (write_image(PATH("ok_grey.jpg"), 80, 60, 1, 0, "jpg", 13, 0) != 0) return -1;
     if (write_image(PATH("ok_cmyk.jpg"), 80, 60, 4, 1, "jpg", 14, 0) != 0) return -1;

@@ -6,10 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A fresh folder under $TMPDIR (or /tmp): 0 / -1. */
-int dpf_tmpdir(char *out, size_t cap, const char *tag);
-void dpf_rm_rf(const char *dir);
-
 /* DIR/<split>/<class>/img_NNNN.jpg: n_per_class JPEGs of w x h, each a different smooth pattern
  * (pseudo-random from its index). Class folders are "cats", "dogs", ... (n_classes of them). */
 int dpf_write_split(const char *dir, const char *split, int n_classes, int n_per_class, int w, int h);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_ckpt_load.py: tools/ckpt_load.py reads a checkpoint written by the C code (test_checkpoint
 --write-fixture) back exactly: names, Keras shapes, values, metadata; and refuses damaged copies.
-Usage: test_ckpt_load.py TOOLS_DIR CHECKPOINT SPEC. Exit 0 pass, 1 fail, 77 skip (no numpy)."""
+Usage: test_ckpt_load.py TOOLS_DIR CHECKPOINT SPEC. Exit 0 pass, 1 fail (numpy missing included: CMake
+picks a Python that has it, tests/nn_model.cmake)."""
 import os
 import subprocess
 import sys
@@ -10,8 +11,8 @@ import tempfile
 try:
     import numpy as np
 except ImportError:
-    print("skipped: numpy is not installed")
-    sys.exit(77)
+    print(f"error: numpy is not installed for {sys.executable} (Debian: python3-numpy)")
+    sys.exit(1)
 
 tools_dir, ckpt, spec_path = sys.argv[1:4]
 sys.path.insert(0, tools_dir)

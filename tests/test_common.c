@@ -16,6 +16,7 @@
 #include "common/rng.h"
 #include "common/timeutil.h"
 #include "test.h"
+#include "testlib.h"
 
 TEST(philox_known_answers) {
     /* Known-answer vectors of Random123 (kat_vectors, philox4x32_10). */
@@ -166,17 +167,13 @@ static int is_dir(const char *path) {
 
 /* mkdir_p makes every missing level, takes an existing folder, refuses a file in the way. */
 TEST(mkdir_p_makes_parents) {
-    const char *base = getenv("TMPDIR");
     char root[256], deep[400], file[400], under_file[500];
-    snprintf(root, sizeof root, "%s/pawpipe-common-XXXXXX", base && *base && strlen(base) < 200 ? base : P_tmpdir);
-    REQUIRE(mkdtemp(root) != NULL);
+    REQUIRE(tl_tmpdir(root, sizeof root, "common") == 0);
     snprintf(deep, sizeof deep, "%s/a/b/c/", root);
     EXPECT(mkdir_p(deep) == 0 && is_dir(deep));
     EXPECT(mkdir_p(deep) == 0);                       /* already there */
     snprintf(file, sizeof file, "%s/a/f", root);
-    FILE *f = fopen(file, "w");
-    REQUIRE(f != NULL);
-    fclose(f);
+    REQUIRE(tl_write_text(file, "") == 0);
     EXPECT(mkdir_p(file) == -1 && strstr(err_msg(), "not a directory"));
     snprintf(under_file, sizeof under_file, "%s/g", file);
     EXPECT(mkdir_p(under_file) == -1 && strstr(err_msg(), "cannot create"));

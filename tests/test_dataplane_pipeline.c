@@ -19,6 +19,7 @@
 #include "loader/loader.h"
 #include "proto/sock.h"
 #include "test.h"
+#include "testlib.h"
 #include "trainer/stream.h"
 #include "trainer/trainer.h"
 
@@ -193,21 +194,19 @@ static int capture_dry_run(const trainer_config_t *c, char **text) {
     dup2(saved, 1);
     close(saved);
     if (rc != 0) fprintf(stderr, "  dry run: %s\n", err_msg());
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    size_t n = 0;
+    char *all = tl_read_file(path, &n);
+    *text = all ? calloc(1, n + 1) : NULL;
+    if (!*text) return free(all), -1;
     /* keep the dry run's lines: the loader thread's "Found N images" went to the same stdout */
-    *text = calloc(1, (size_t)n + 1);
-    char line[8192];
     size_t len = 0;
-    while (fgets(line, sizeof line, f))
-        if (line[0] >= '0' && line[0] <= '9') {
-            memcpy(*text + len, line, strlen(line));
-            len += strlen(line);
-        }
-    fclose(f);
+    for (const char *line = all; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t l = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (line[0] >= '0' && line[0] <= '9') memcpy(*text + len, line, l), len += l;
+        line += l;
+    }
+    free(all);
     return g_consumer_stop ? -1 : rc;
 }
 
@@ -448,17 +447,12 @@ TEST(a_new_start_restarts_the_stream_where_the_trainer_asks) {
  * usable member; the stream drops them (credited, counted as skipped) and the run still completes. */
 TEST(a_batch_without_a_usable_file_is_dropped_not_stuck) {
     char dir[4096], spec[4200], path[4300];
-    REQUIRE(dpf_tmpdir(dir, sizeof dir, "dataplane-allbad") == 0);
+    REQUIRE(tl_tmpdir(dir, sizeof dir, "dataplane-allbad") == 0);
     REQUIRE(dpf_write_split(dir, "train", 2, 2, 40, 30) == 0);
     snprintf(path, sizeof path, "%s/train/cats/img_0000.jpg", dir);
-    FILE *f = fopen(path, "w");   /* empty */
-    REQUIRE(f != NULL);
-    fclose(f);
+    REQUIRE(tl_write_text(path, "") == 0);
     snprintf(path, sizeof path, "%s/train/cats/img_0001.jpg", dir);
-    f = fopen(path, "w");
-    REQUIRE(f != NULL);
-    fputs("not a JPEG", f);
-    fclose(f);
+    REQUIRE(tl_write_text(path, "not a JPEG") == 0);
     snprintf(spec, sizeof spec, "%s/spec.ini", dir);
     REQUIRE(dpf_write_spec(spec, 16, 16, 1, 0, 2, 3, 0) == 0);
     g_data = dir, g_model = spec;
@@ -495,7 +489,7 @@ TEST(a_batch_without_a_usable_file_is_dropped_not_stuck) {
     EXPECT(batches == 4 && epochs == 2);
     EXPECT(skipped[0] == 2 && skipped[1] == 2);
     EXPECT(l.rc == 0);
-    dpf_rm_rf(dir);
+    tl_tmpdir_done(dir);
 }
 
 int main(int argc, char **argv) {
@@ -505,7 +499,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "img_init: %s\n", err_msg());
         return 1;
     }
-    if (dpf_tmpdir(g_dir, sizeof g_dir, "dataplane") != 0 || dpf_write_split(g_dir, "train", 2, 13, 40, 30) != 0) {
+    if (tl_tmpdir(g_dir, sizeof g_dir, "dataplane") != 0 || dpf_write_split(g_dir, "train", 2, 13, 40, 30) != 0) {
         fprintf(stderr, "cannot write the test data set\n");
         return 1;
     }
@@ -526,6 +520,6 @@ int main(int argc, char **argv) {
     net_close(&g_net);
     zmq_ctx_term(g_zctx);
     free(g_ref);
-    dpf_rm_rf(g_dir);
+    tl_tmpdir_done(g_dir);
     return TEST_SUMMARY();
 }

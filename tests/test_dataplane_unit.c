@@ -16,6 +16,7 @@
 #include "image/image.h"
 #include "loader/internal.h"
 #include "test.h"
+#include "testlib.h"
 
 TEST(plan_passes_are_permutations_cut_keras_style) {
     plan_t p;
@@ -267,8 +268,8 @@ TEST(shared_cache_is_shared_between_processes_and_removed_by_the_last) {
         shcache_close(&b);
         _exit(ok ? 0 : 1);
     }
-    int status = 0;
-    waitpid(child, &status, 0);
+    int status = -1;
+    EXPECT(child > 0 && tl_wait(child, 30000, &status) == 0);
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     EXPECT(shm_exists(name));   /* still attached here */
     REQUIRE(shcache_get(a, 42, &view) == 1);

@@ -9,18 +9,14 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/fsutil.h"
 #include "image/dataset.h"
 #include "image/image.h"
 #include "image/preview.h"
 #include "test.h"
+#include "testlib.h"
 
 static const char *gen, *dir;
-
-static int sh(const char *fmt, const char *a, const char *b) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, fmt, a, b);
-    return system(cmd);
-}
 
 /* Create dir/rel (and its folders) holding text. */
 static void touch(const char *rel, const char *text) {
@@ -28,13 +24,9 @@ static void touch(const char *rel, const char *text) {
     snprintf(p, sizeof p, "%s/%s", dir, rel);
     char *slash = strrchr(p, '/');
     *slash = '\0';
-    sh("mkdir -p '%s'%s", p, "");
+    int made = mkdir_p(p);
     *slash = '/';
-    FILE *f = fopen(p, "wb");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
+    if (made != 0 || tl_write_text(p, text) != 0) fprintf(stderr, "  cannot write %s\n", p);
 }
 
 static char *at(const char *rel) {
@@ -151,25 +143,20 @@ TEST(read_file_reuses_its_buffer) {
 
 /* Compare every file of two generated trees byte for byte (via cmp -s over the file list). */
 static int same_tree(const char *a, const char *b) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && find . -type f | sort > '%s.list' && cd '%s' && find . -type f | sort | "
-             "cmp -s - '%s.list' && while read f; do cmp -s \"$f\" '%s'/\"$f\" || exit 1; done < '%s.list'",
-             a, a, b, a, a, a);
-    return system(cmd) == 0;
+    return tl_system("cd '%s' && find . -type f | sort > '%s.list' && cd '%s' && find . -type f | sort | "
+                     "cmp -s - '%s.list' && while read f; do cmp -s \"$f\" '%s'/\"$f\" || exit 1; done < '%s.list'",
+                     a, a, b, a, a, a) == 0;
 }
 
 TEST(gen_dataset_layout_determinism_and_previews) {
     const char *flags = "--train 3 --validation 1 --test 2";
-    char cmd[4096];
     for (int i = 0; i < 3; i++) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s/gen%d' && '%s' --out '%s/gen%d' --seed %d %s 2>/dev/null", dir, i, gen,
-                 dir, i, i == 2 ? 8 : 7, flags);
-        REQUIRE(system(cmd) == 0);
+        REQUIRE(tl_system("rm -rf '%s/gen%d' && '%s' --out '%s/gen%d' --seed %d %s 2>/dev/null", dir, i, gen, dir, i,
+                          i == 2 ? 8 : 7, flags) == 0);
     }
     EXPECT(same_tree(at("gen0"), at("gen1")));    /* same seed: identical bytes */
     EXPECT(!same_tree(at("gen0"), at("gen2")));   /* another seed: other pictures */
-    snprintf(cmd, sizeof cmd, "'%s' --seed 1 2>/dev/null", gen);
-    EXPECT(WEXITSTATUS(system(cmd)) == 2);   /* --out is required */
+    EXPECT(tl_system("'%s' --seed 1 2>/dev/null", gen) == 2);   /* --out is required */
 
     static const char *splits[] = {"train", "validation", "test"};
     static const int per_class[] = {3, 1, 2};
@@ -210,7 +197,7 @@ int main(int argc, char **argv) {
     }
     gen = argv[1];
     dir = argv[2];
-    if (sh("rm -rf '%s' && mkdir -p '%s'", dir, dir) != 0 || img_init(argv[0]) != 0) {
+    if (tl_rm_rf(dir) != 0 || mkdir_p(dir) != 0 || img_init(argv[0]) != 0) {
         fprintf(stderr, "setup failed\n");
         return 1;
     }

@@ -4,7 +4,6 @@
 #ifndef PAWPIPE_TEST_EVALUATOR_FIXTURE_H
 #define PAWPIPE_TEST_EVALUATOR_FIXTURE_H
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "nn/backend.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "tests/testlib.h"
 
 /* 32x32 input; the first conv layer has 32 channels (a 2 x 16 grid of feature maps), the second 16
  * (one row). About 10k parameters: a forward pass of the 40 validation images takes milliseconds. */
@@ -37,22 +37,12 @@
 #define FX_TEST_PER_CLASS 5
 
 typedef struct {
-    char work[128];     /* scratch folder in the test's working directory */
+    char work[128];     /* scratch folder (tl_tmpdir)                      */
     char data[192];     /* the generated data set                          */
     char ckpt[192];     /* a checkpoint of the model, epoch 3 step 30      */
     nn_model_t m;
     float *params;
 } fixture_t;
-
-static int fx_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fx_system(const char *fmt, ...) {
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
 
 
 static int fx_load_split(const char *dir, const char *split, int h, int w, uint8_t **images,
@@ -89,11 +79,12 @@ static int fx_params(fixture_t *f) {
 
 static int fx_init(fixture_t *f, const char *gen_dataset, const char *tag) {
     memset(f, 0, sizeof *f);
-    snprintf(f->work, sizeof f->work, "evaluator-%s-XXXXXX", tag);
-    if (!mkdtemp(f->work)) return -1;
+    char name[64];
+    snprintf(name, sizeof name, "evaluator-%s", tag);
+    if (tl_tmpdir(f->work, sizeof f->work, name) != 0) return -1;
     snprintf(f->data, sizeof f->data, "%s/data", f->work);
     snprintf(f->ckpt, sizeof f->ckpt, "%s/ckpt-epoch-003.safetensors", f->work);
-    if (fx_system("'%s' --out '%s' --seed 11 --train 1 --validation %d --test %d",
+    if (tl_system("'%s' --out '%s' --seed 11 --train 1 --validation %d --test %d",
                   gen_dataset, f->data, FX_VALIDATION_PER_CLASS, FX_TEST_PER_CLASS) != 0) {
         fprintf(stderr, "gen_dataset failed\n");
         return -1;
@@ -117,7 +108,7 @@ static int fx_init(fixture_t *f, const char *gen_dataset, const char *tag) {
 }
 
 static void fx_free(fixture_t *f) {
-    if (f->work[0] && !getenv("PAWPIPE_KEEP_TEST_FILES")) fx_system("rm -rf '%s'", f->work);
+    tl_tmpdir_done(f->work);
     nn_model_free(&f->m);
     free(f->params);
 }

@@ -15,6 +15,7 @@
 #include "evaluator/metrics.h"
 #include "evaluator/plot.h"
 #include "tests/test.h"
+#include "tests/testlib.h"
 
 static char tmp_dir[256];
 
@@ -176,10 +177,7 @@ TEST(history_tidy_one_row_per_epoch) {
 TEST(history_refuses_garbage) {
     char path[512];
     snprintf(path, sizeof path, "%s/bad.csv", tmp_dir);
-    FILE *f = fopen(path, "w");
-    REQUIRE(f != NULL);
-    fputs("epoch,loss,accuracy,val_loss,val_accuracy\n1,0.5,0.6,0.7,zero\n", f);
-    fclose(f);
+    REQUIRE(tl_write_text(path, "epoch,loss,accuracy,val_loss,val_accuracy\n1,0.5,0.6,0.7,zero\n") == 0);
     history_row_t *rows = NULL;
     int n = 0, cap = 0;
     EXPECT(history_read(path, &rows, &n, &cap) == -1);
@@ -226,8 +224,7 @@ TEST(curves_png) {
 int main(int argc, char **argv) {
     (void)argc;
     if (VIPS_INIT(argv[0]) != 0) return 1;
-    snprintf(tmp_dir, sizeof tmp_dir, "evaluator-metrics-XXXXXX");   /* in ctest's working directory */
-    if (!mkdtemp(tmp_dir)) return 1;
+    if (tl_tmpdir(tmp_dir, sizeof tmp_dir, "evaluator-metrics") != 0) return 1;
     RUN(auc_hand_made);
     RUN(auc_matches_pair_count);
     RUN(confusion_loss_accuracy);
@@ -236,8 +233,6 @@ int main(int argc, char **argv) {
     RUN(history_tidy_one_row_per_epoch);
     RUN(history_refuses_garbage);
     RUN(curves_png);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
+    tl_tmpdir_done(tmp_dir);
     return TEST_SUMMARY();
 }

@@ -188,10 +188,7 @@ TEST(feature_maps) {
 
     /* A file that is not an image: an error naming it, no crash. */
     snprintf(path, sizeof path, "%s/not-an-image.jpg", fx.work);
-    FILE *f = fopen(path, "w");
-    REQUIRE(f != NULL);
-    fputs("hello", f);
-    fclose(f);
+    REQUIRE(tl_write_text(path, "hello") == 0);
     EXPECT(evaluator_feature_maps(&c, fx.ckpt, path, out) == -1);
     EXPECT(strstr(err_msg(), "not-an-image.jpg") != NULL);
 }
@@ -214,10 +211,7 @@ TEST(predict) {
     REQUIRE(ds_index(fx.data, "test", 2, &ds, &ign) == 0);
     char bad[256], missing[256];
     snprintf(bad, sizeof bad, "%s/not-an-image.jpg", fx.work);
-    FILE *f = fopen(bad, "w");
-    REQUIRE(f != NULL);
-    fputs("hello", f);
-    fclose(f);
+    REQUIRE(tl_write_text(bad, "hello") == 0);
     snprintf(missing, sizeof missing, "%s/missing.jpg", fx.work);
     char *files[4] = {ds.files[0].path, bad, ds.files[ds.n_files - 1].path, missing};
     evaluator_config_t c = config("cpu");

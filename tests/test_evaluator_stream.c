@@ -24,6 +24,7 @@
 #include "proto/sock.h"
 #include "tests/test.h"
 #include "tests/test_evaluator_fixture.h"
+#include "tests/testlib.h"
 
 #define WAIT_MS 30000   /* generous: the machine may be busy */
 
@@ -306,10 +307,9 @@ TEST(restarted_evaluator_appends_and_publisher_goes_on) {
     REQUIRE(publish(pub, 1) == 0);
     REQUIRE(wait_handled(&t, 1) == 0);
     EXPECT(ev_stop(&t) == 0);
-    /* Nobody listens: the publisher neither blocks nor fails. */
-    double t0 = now_s();
+    /* Nobody listens: the publisher neither blocks nor fails (a send that would block returns 1 under
+     * ZMQ_DONTWAIT, a failure -1). */
     for (uint32_t e = 2; e <= 4; e++) EXPECT(publish(pub, e) == 0);
-    EXPECT(now_s() - t0 < 1.0);
     REQUIRE(ev_start(&t) == 0);   /* the same run folder: history.csv is appended to */
     REQUIRE(wait_subscribed(pub) == 0);
     REQUIRE(publish(pub, 5) == 0);
@@ -484,18 +484,16 @@ TEST(killed_process_does_not_disturb_the_publisher) {
     REQUIRE(wait_rows(run_dir, 1) == 0);
     kill(a, SIGKILL);
     int st = 0;
-    REQUIRE(waitpid(a, &st, 0) == a);
+    REQUIRE(tl_wait(a, WAIT_MS, &st) == 0);
     EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    double t0 = now_s();
-    for (uint32_t e = 2; e <= 4; e++) EXPECT(publish(pub, e) == 0);   /* no subscriber: dropped */
-    EXPECT(now_s() - t0 < 1.0);
+    for (uint32_t e = 2; e <= 4; e++) EXPECT(publish(pub, e) == 0);   /* no subscriber: dropped, not blocked */
     pid_t b = spawn_evaluator(bound, run_dir, log);
     REQUIRE(b > 0);
     REQUIRE(wait_subscribed(pub) == 0);
     REQUIRE(publish(pub, 5) == 0);
     REQUIRE(wait_rows(run_dir, 2) == 0);
     kill(b, SIGTERM);   /* a clean stop: the stage returns, main exits 128 + SIGTERM */
-    REQUIRE(waitpid(b, &st, 0) == b);
+    REQUIRE(tl_wait(b, WAIT_MS, &st) == 0);   /* killed when it overstays */
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 143);
     const uint32_t want[2] = {1, 5};
     EXPECT(same_epochs(run_dir, want, 2));

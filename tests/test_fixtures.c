@@ -19,6 +19,7 @@
 #include "nn/backend.h"
 #include "nn/model.h"
 #include "test.h"
+#include "testlib.h"
 
 #define FX_MAX 128
 
@@ -49,19 +50,11 @@ static int fx_load(const char *dir, fixture_t *f) {
     const uint16_t probe = 1;
     CHECK(*(const uint8_t *)&probe == 1, "fixtures are little-endian; this host is not");
     snprintf(path, sizeof path, "%s/tiny.bin", dir);
-    FILE *fp = fopen(path, "rb");
-    CHECK(fp, "cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    f->blob = size > 0 ? malloc((size_t)size) : NULL;
-    int ok = f->blob && fread(f->blob, 1, (size_t)size, fp) == (size_t)size;
-    fclose(fp);
-    CHECK(ok, "cannot read %s", path);
-    f->blob_size = (size_t)size;
+    f->blob = (unsigned char *)tl_read_file(path, &f->blob_size);
+    CHECK(f->blob && f->blob_size > 0, "cannot read %s", path);
 
     snprintf(path, sizeof path, "%s/tiny.manifest", dir);
-    fp = fopen(path, "r");
+    FILE *fp = fopen(path, "r");
     CHECK(fp, "cannot open %s", path);
     char line[512];
     int bad = 0;

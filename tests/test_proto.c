@@ -3,7 +3,6 @@
  * writes the sample encodings as a libFuzzer seed corpus and a dictionary of the wire's keys. */
 #include <msgpack.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "common/check.h"
 #include "proto/proto.h"
@@ -608,36 +607,18 @@ TEST(names) {
     EXPECT(split_parse("val", &s) != 0);
 }
 
-/* Encode + decode of a 32x150x150x3 batch and decode of a full job: figures for the report, and
- * bounds far above them. */
-TEST(speed) {
+/* A full-size batch (32x150x150x3, 2 MB of pixels) survives the round trip byte for byte; the
+ * decoded images point into the encoding. (Not timed: the codec's cost is measured in bench/,
+ * bench/dataplane.md.) */
+TEST(full_size_batch_round_trip) {
     static uint8_t px[32 * 150 * 150 * 3];
-    sample_batch(&g_in, 1, 32, 150, 150, 3, px);
+    sample_batch(&g_in, 5, 32, 150, 150, 3, px);
     REQUIRE(proto_encode(&g_in, &g_buf) == 0);
-    struct timespec t0, t1;
-    int reps = 200;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < reps; i++) {
-        g_in.batch.seq = (uint64_t)i;
-        REQUIRE(proto_encode(&g_in, &g_buf) == 0);
-        REQUIRE(proto_decode(g_buf.data, g_buf.len, NULL, &g_out) == 0);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / reps;
-    fprintf(stderr, "  encode+decode of a %zu-byte batch: %.3f ms (%.0f MB/s)\n", g_buf.len, ms,
-            g_buf.len / ms / 1e3);
-    EXPECT(ms < 50);
-    /* decode of a full job: 256 members (the sample's jobs repeated) */
-    static mut_t m;
-    REQUIRE(encode_sample(0) == 0);
-    m = (mut_t){.op = MUT_GROW, .target = -1, .key = "members", .grow = PROTO_MAX_MEMBERS};
-    REQUIRE(rewrite(&m));
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < reps; i++) REQUIRE(proto_decode(g_sb.data, g_sb.size, NULL, &g_out) == 0);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ms = ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / reps;
-    fprintf(stderr, "  decode of a 256-member job (%zu bytes): %.3f ms\n", g_sb.size, ms);
-    EXPECT(ms < 50);
+    EXPECT(g_buf.len > sizeof px);
+    REQUIRE(proto_decode(g_buf.data, g_buf.len, NULL, &g_out) == 0);
+    EXPECT(msg_equal(&g_in, &g_out));
+    EXPECT(g_out.batch.images_len == sizeof px && memcmp(g_out.batch.images, px, sizeof px) == 0);
+    EXPECT(g_out.batch.images >= g_buf.data && g_out.batch.images + g_out.batch.images_len <= g_buf.data + g_buf.len);
 }
 
 /* --write-seeds DIR DICT: the libFuzzer corpus and dictionary. */
@@ -686,7 +667,7 @@ int main(int argc, char **argv) {
     RUN(garbage_and_mutated_bytes);
     RUN(encoder_refuses_inconsistent_messages);
     RUN(names);
-    RUN(speed);
+    RUN(full_size_batch_round_trip);
     msgpack_sbuffer_destroy(&g_sb);
     pbuf_free(&g_buf);
     return TEST_SUMMARY();

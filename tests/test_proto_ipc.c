@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/timeutil.h"
 #include "proto/sock.h"
 #include "test.h"
 #include "test_proto_samples.h"
+#include "testlib.h"
 
 #define WAIT_MS 10000           /* any single wait for the peer */
 #define BATCH_SEQ 77
@@ -22,12 +24,6 @@
 static char g_dir[256], g_up[300], g_down[300]; /* ipc endpoints: child -> parent, parent -> child */
 static msg_t g_msg, g_want;
 static uint8_t g_px[32 * 150 * 150 * 3], g_px_want[sizeof g_px];
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 /* The child: returns its exit code (0 when the parent's credit named the batch). */
 static int child(void) {
@@ -61,23 +57,6 @@ done:
     if (ctx) zmq_ctx_term(ctx);
     pbuf_free(&buf);
     return code;
-}
-
-/* Wait for the child at most ms; kill it when it overstays. Returns its exit code or -1. */
-static int reap(pid_t pid, int ms) {
-    double end = now_ms() + ms;
-    int st;
-    while (now_ms() < end) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        if (r < 0 && errno != EINTR) return -1;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    fprintf(stderr, "  child did not finish within %d ms: killed\n", ms);
-    return -1;
 }
 
 TEST(two_processes_push_pull_and_credit) {
@@ -138,8 +117,9 @@ TEST(two_processes_push_pull_and_credit) {
         ok = rc == 0;
     }
     EXPECT(ok);
-    int code = reap(pid, ok ? WAIT_MS + 5000 : 0); /* a failed exchange: kill the child now */
-    EXPECT(code == 0);
+    int st = 0;   /* a failed exchange: kill the child now */
+    EXPECT(tl_wait(pid, ok ? WAIT_MS + 5000 : 0, &st) == 0);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     zmq_msg_close(&frame);
     sock_close(&pull);
     sock_close(&push);
@@ -242,12 +222,9 @@ TEST(context_given_or_own) {
 
 int main(void) {
     alarm(120); /* a last guard: whatever hangs, the test ends (SIGALRM) instead of waiting for ever */
-    /* A fresh directory for the ipc endpoints, under $TMPDIR or the system's temporary directory. */
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base || strlen(base) > 60) base = P_tmpdir;
-    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-proto-XXXXXX", base);
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
+    /* A fresh directory for the ipc endpoints (tl_tmpdir keeps their paths short enough). */
+    if (tl_tmpdir(g_dir, sizeof g_dir, "proto") != 0) {
+        fprintf(stderr, "cannot make a scratch folder (%s): %s\n", g_dir, strerror(errno));
         return 1;
     }
     snprintf(g_up, sizeof g_up, "ipc://%s/up", g_dir);
@@ -258,12 +235,6 @@ int main(void) {
     RUN(terminated_context);
     RUN(bad_endpoints);
     RUN(context_given_or_own);
-    static const char *left[] = {"up", "down", "up-silent", "down-nopeer", "up-term"};
-    char path[400];
-    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", g_dir, left[i]);
-        unlink(path); /* ZeroMQ removes what it bound; this is for a test that stopped early */
-    }
-    if (rmdir(g_dir) != 0) fprintf(stderr, "rmdir %s: %s\n", g_dir, strerror(errno));
+    tl_tmpdir_done(g_dir);   /* ZeroMQ removes what it bound; a test that stopped early may leave some */
     return TEST_SUMMARY();
 }

@@ -9,6 +9,7 @@
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "test.h"
+#include "testlib.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
 
@@ -106,19 +107,12 @@ static const char *TINY =
 
 static char g_dir[256];
 
-static int write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 /* Writes the tiny spec with conv2d_2 of `filters` to DIR/name and a checkpoint of it to DIR/ckpt. */
 static int make_model(const char *name, int filters, const char *ckpt) {
     char text[4096], path[512];
     snprintf(text, sizeof text, TINY, filters);
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    if (write_text(path, text) != 0) return -1;
+    if (tl_write_text(path, text) != 0) return -1;
     nn_model_t m;
     if (nn_model_load(path, &m) != 0) return -1;
     float *p = malloc(m.n_params * sizeof(float));
@@ -154,27 +148,22 @@ static int run_resume(const char *ckpt, int stop_at_once) {
 }
 
 TEST(resume_refuses_bad_checkpoints) {
-    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-test-trainer-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir);
-    REQUIRE(mkdtemp(g_dir) != NULL);
+    REQUIRE(tl_tmpdir(g_dir, sizeof g_dir, "test-trainer") == 0);
     REQUIRE(make_model("tiny.ini", 16, "good.safetensors") == 0);
     REQUIRE(make_model("other.ini", 12, "other.safetensors") == 0);
 
     /* truncated: the first 60% of a good checkpoint */
     char path[512];
     snprintf(path, sizeof path, "%s/good.safetensors", g_dir);
-    FILE *f = fopen(path, "rb");
-    REQUIRE(f != NULL);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    REQUIRE(n > 1000 && n < sizeof buf);
+    size_t n = 0;
+    char *good = tl_read_file(path, &n);
+    REQUIRE(good != NULL && n > 1000);
     snprintf(path, sizeof path, "%s/truncated.safetensors", g_dir);
-    f = fopen(path, "wb");
-    REQUIRE(f != NULL);
-    fwrite(buf, 1, n * 6 / 10, f);
-    fclose(f);
+    int written = tl_write_file(path, good, n * 6 / 10);
+    free(good);
+    REQUIRE(written == 0);
     snprintf(path, sizeof path, "%s/notes.txt", g_dir);
-    REQUIRE(write_text(path, "these are not the weights you are looking for\n") == 0);
+    REQUIRE(tl_write_text(path, "these are not the weights you are looking for\n") == 0);
 
     EXPECT(run_resume("truncated.safetensors", 0) != 0);
     EXPECT(strstr(err_msg(), "--resume") && strstr(err_msg(), "truncated"));
@@ -187,9 +176,7 @@ TEST(resume_refuses_bad_checkpoints) {
     /* the good one is accepted, so the refusals above are about the files (with the stop flag
      * already set the run ends as soon as it has set up) */
     EXPECT(run_resume("good.safetensors", 1) == 0);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    EXPECT(system(cmd) == 0);
+    EXPECT(tl_rm_rf(g_dir) == 0);
 }
 
 int main(void) {

@@ -22,6 +22,7 @@
 #include "nn/model.h"
 #include "proto/sock.h"
 #include "test.h"
+#include "testlib.h"
 #include "trainer/trainer.h"
 
 #define N_AUG 2
@@ -415,18 +416,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "img_init: %s\n", err_msg());
         return 1;
     }
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
-    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-test-trainer-pipeline-XXXXXX", tmp);
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
+    if (tl_tmpdir(g_dir, sizeof g_dir, "test-trainer-pipeline") != 0) {
+        perror("cannot make a scratch folder");
         return 1;
     }
     snprintf(g_data, sizeof g_data, "%s/data", g_dir);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' --out '%s' --train 100 --validation 0 --test 0 --seed 3", argv[1], g_data);
     double t0 = now_s();
-    if (system(cmd) != 0) {
-        fprintf(stderr, "gen_dataset failed: %s\n", cmd);
+    if (tl_system("'%s' --out '%s' --train 100 --validation 0 --test 0 --seed 3", argv[1], g_data) != 0) {
+        fprintf(stderr, "gen_dataset %s failed\n", argv[1]);
         return 1;
     }
     fprintf(stderr, "data set: 200 training pictures in %.1f s\n", now_s() - t0);
@@ -436,11 +433,6 @@ int main(int argc, char **argv) {
     RUN(resumed_runs_end_bit_identical);
 
     zmq_ctx_term(g_zctx);
-    if (!getenv("PAWPIPE_KEEP_TEST_DIR")) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
-    } else {
-        fprintf(stderr, "kept %s\n", g_dir);
-    }
+    tl_tmpdir_done(g_dir);
     return TEST_SUMMARY();
 }
