@@ -138,7 +138,9 @@ static int on_job(aug_t *a, const volatile sig_atomic_t *stop) {
 static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
     const msg_control_t *k = &a->in->control;
     if (k->op != CTRL_END_EPOCH && k->op != CTRL_END_RUN) {
-        LOG_W("jobs: ignoring a %s control", ctrl_op_name(k->op));
+        char why[64];
+        snprintf(why, sizeof why, "a %s control is not for this socket", ctrl_op_name(k->op));
+        net_rejected(a->net, "jobs", why);
         return 0;
     }
     a->out.kind = MSG_CONTROL;
@@ -191,6 +193,7 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
             if (end) return 0;
         }
         if (!(it[0].revents & ZMQ_POLLIN)) {
+            if (net_check(a->net) != 0) return -1;   /* the loader or the trainer refused our key */
             if (runend_seen(a->c->run_dir, t_idle, &t_checked)) {
                 LOG_I("%s/%s: the run is over", a->c->run_dir, RUNEND_FILE);
                 return 0;
@@ -222,7 +225,9 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
         } else if (a->in->kind == MSG_CONTROL) {
             TRY(on_marker(a, stop));
         } else {
-            LOG_W("jobs: ignoring a %s message", msg_kind_name(a->in->kind));
+            char why[64];
+            snprintf(why, sizeof why, "a %s message is not for this socket", msg_kind_name(a->in->kind));
+            net_rejected(a->net, "jobs", why);
         }
     }
     return 0;

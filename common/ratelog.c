@@ -25,3 +25,9 @@ void ratelog_note(ratelog_t *r, const char *fmt, ...) {
     r->reported = r->count;
     r->t_line = now;
 }
+
+void ratelog_flush(ratelog_t *r) {
+    if (r->count == r->reported) return;
+    LOG_W("%s: %" PRIu64 " more since the last line (%" PRIu64 " in all)", r->what, r->count - r->reported, r->count);
+    r->reported = r->count;
+}

@@ -22,4 +22,7 @@ typedef struct {
  * latest: DETAIL)" when RATELOG_INTERVAL_S have passed since the last line. */
 void ratelog_note(ratelog_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* At the end: one line for the events counted since the last line written, if any. */
+void ratelog_flush(ratelog_t *r);
+
 #endif

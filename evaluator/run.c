@@ -295,6 +295,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
             break;
         }
         if (r == 0) {
+            if (net_check(s.net) != 0) goto done;   /* the trainer refused our key */
             if (!c->stay_after_end && runend_seen(c->run_dir, last_work, &t_checked)) {
                 LOG_I("%s/%s: the run is over", c->run_dir, RUNEND_FILE);
                 ended = 1;

@@ -228,7 +228,9 @@ static int drain_credits(loader_t *L) {
                 return 0;
             }
         } else {
-            LOG_W("credits: ignoring a %s message", msg_kind_name(m->kind));
+            char why[64];
+            snprintf(why, sizeof why, "a %s message is not for this socket", msg_kind_name(m->kind));
+            net_rejected(L->net, "credits", why);
         }
     }
 }

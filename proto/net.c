@@ -31,6 +31,20 @@
 
 #define FAIL_EVENTS \
     (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/* A bound socket also follows every connection it accepts, because libzmq (4.3) reports only some
+ * refusals as HANDSHAKE_FAILED: with a ZAP domain set, a peer that does not speak ZMTP 3.x (HTTP, TLS,
+ * random bytes, whatever does not start like a ZMTP 3 greeting, and ZMTP 1.0/2.0 peers) and a ZeroMQ
+ * socket of a type that cannot talk to this one (a SUB connecting to a PULL) are dropped with a
+ * DISCONNECTED event alone (tests/sockfuzz.sh checks every case). A connection that goes without
+ * completing its handshake and without a HANDSHAKE_FAILED event is counted as refused too. */
+#define BOUND_EVENTS (FAIL_EVENTS | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
+#define MAX_OPEN 65536         /* connections followed per bound socket; beyond, the silent refusals of the
+                                  extra ones are not counted                                              */
+
+typedef struct {
+    int *fd;
+    int n, cap;
+} fdlist_t;
 
 typedef struct {
     void *pair;               /* the monitor's PAIR, owned by the guard once handed over */
@@ -38,6 +52,14 @@ typedef struct {
     uint64_t count;
     ratelog_t log;
     char what[200];
+    /* bound sockets (see connection_event): the connections accepted and not gone yet, those gone
+     * before their ACCEPTED event came, how many handshakes succeeded (of connections not gone), and
+     * HANDSHAKE_FAILED events whose DISCONNECTED is still to come */
+    fdlist_t open, early;
+    int good, failed_pending;
+    /* connected sockets: what the socket is and whom it connects to, for net_check */
+    char name[32];
+    net_peer_t server;
 } watch_t;
 
 typedef struct {
@@ -68,6 +90,7 @@ struct net {
     watch_t watch[MAX_WATCHED];
     int n_watch;
     int n_monitors;                    /* names of the monitor endpoints        */
+    watch_t *refused_as_client;        /* the first connected socket whose key a server refused */
     /* rejected messages, counted by the stage's thread */
     struct {
         char name[32];
@@ -227,15 +250,85 @@ static void zap_answer(net_t *n) {
     zmq_send(n->zap, "", 0, 0);
 }
 
-static const char *failure_name(uint16_t event, uint32_t value, char *buf, size_t size) {
+static const char *failure_name(uint16_t event, uint32_t value, int bound, char *buf, size_t size) {
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) snprintf(buf, size, "authentication refused (ZAP status %u)", value);
     else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
         snprintf(buf, size, "protocol error 0x%08x (not ZeroMQ, wrong keys or wrong security settings)", value);
-    else snprintf(buf, size, "handshake failed: %s", zmq_strerror((int)value));
+    else if (bound) snprintf(buf, size, "the peer went away during the handshake (%s)", zmq_strerror((int)value));
+    else
+        snprintf(buf, size, "the server dropped the connection during the handshake (%s): do its keys and this "
+                            "stage's match?", zmq_strerror((int)value));
     return buf;
 }
 
-static void monitor_event(watch_t *w) {
+static void count_refusal(net_t *n, watch_t *w, const char *why) {
+    pthread_mutex_lock(&n->mu);
+    w->count++;
+    pthread_mutex_unlock(&n->mu);
+    ratelog_note(&w->log, "%s", why);
+}
+
+/* fds, oldest first */
+static int fds_add(fdlist_t *l, int fd) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        int *d = cap <= MAX_OPEN ? realloc(l->fd, (size_t)cap * sizeof *d) : NULL;
+        if (!d) return -1;
+        l->fd = d;
+        l->cap = cap;
+    }
+    l->fd[l->n++] = fd;
+    return 0;
+}
+
+static int fds_remove(fdlist_t *l, int fd) {   /* its index before removal, or -1 */
+    int i = 0;
+    while (i < l->n && l->fd[i] != fd) i++;
+    if (i == l->n) return -1;
+    memmove(l->fd + i, l->fd + i + 1, (size_t)(l->n - i - 1) * sizeof *l->fd);
+    l->n--;
+    return i;
+}
+
+/* A bound socket's connection events (BOUND_EVENTS). Each connection it accepts (ACCEPTED, value: its
+ * fd) ends in one of: HANDSHAKE_SUCCEEDED (admitted; DISCONNECTED, value: its fd, when it goes),
+ * HANDSHAKE_FAILED_* then DISCONNECTED (refused, counted at the failure), or DISCONNECTED alone (refused
+ * silently: counted here).
+ * - A success does not name its connection, so the oldest open connections are taken to be the admitted
+ *   ones (`good` of them). A silent refusal is then misread as the departure of an admitted peer (and
+ *   that peer's later departure as the refusal) only when a connection accepted earlier is refused after
+ *   a later one was admitted: two handshakes under way at once, the earlier one slower. The totals agree
+ *   again once both have gone.
+ * - libzmq reports ACCEPTED after it handed the connection to an I/O thread: with more than one
+ *   (--io-threads), the connection's other events may come first. A DISCONNECTED of a connection not
+ *   accepted yet is judged as the newest one's, and its ACCEPTED, when it comes, is ignored.
+ * - With one I/O thread a HANDSHAKE_FAILED event comes right before its connection's DISCONNECTED; with
+ *   more, another connection's DISCONNECTED may come between them, which can swap which of two
+ *   connections is taken for the refused one, not the count. */
+static void connection_event(net_t *n, watch_t *w, uint16_t event, uint32_t value) {
+    int fd = (int)value;
+    if (event == ZMQ_EVENT_ACCEPTED) {
+        if (fds_remove(&w->early, fd) < 0) (void)fds_add(&w->open, fd);   /* when full: not followed */
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        w->good++;
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+        int i = fds_remove(&w->open, fd);
+        if (i < 0) {
+            i = w->open.n;
+            if (fds_add(&w->early, fd) != 0) return;
+        }
+        if (w->failed_pending > 0) {
+            w->failed_pending--;   /* counted at its HANDSHAKE_FAILED event */
+        } else if (i < w->good) {
+            w->good--;             /* an admitted peer went */
+        } else {
+            count_refusal(n, w, "dropped during the handshake: not ZeroMQ 3.x (HTTP, TLS, random bytes, ZMTP "
+                                "1.0/2.0) or a ZeroMQ socket of a type that cannot talk to this one");
+        }
+    }
+}
+
+static void monitor_event(net_t *n, watch_t *w) {
     char p[2][256];
     size_t len[2] = {0};
     int k = recv_parts(w->pair, p, len, 2);
@@ -244,11 +337,21 @@ static void monitor_event(watch_t *w) {
     uint32_t value;
     memcpy(&event, p[0], 2);
     memcpy(&value, p[0] + 2, 4);
-    if (!(event & FAIL_EVENTS)) return;
-    char why[160];
-    failure_name(event, value, why, sizeof why);
-    w->count++;
-    ratelog_note(&w->log, "%s", why);
+    if (!(event & FAIL_EVENTS)) {
+        if (w->bound) connection_event(n, w, event, value);
+        return;
+    }
+    if (w->bound) w->failed_pending++;
+    char why[200];
+    failure_name(event, value, w->bound, why, sizeof why);
+    count_refusal(n, w, why);
+    /* libzmq does not reconnect a client whose key the server's ZAP handler refused: the stage would
+     * wait for ever, so net_check turns this into an error */
+    if (!w->bound && event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        pthread_mutex_lock(&n->mu);
+        if (!n->refused_as_client) n->refused_as_client = w;
+        pthread_mutex_unlock(&n->mu);
+    }
 }
 
 static void *guard_main(void *arg) {
@@ -271,7 +374,7 @@ static void *guard_main(void *arg) {
         int j = 0;
         if (n->zap && (items[j++].revents & ZMQ_POLLIN)) zap_answer(n);
         for (int i = 0; i < n_watch; i++, j++)
-            if (items[j].revents & ZMQ_POLLIN) monitor_event(&n->watch[i]);
+            if (items[j].revents & ZMQ_POLLIN) monitor_event(n, &n->watch[i]);
     }
     return NULL;
 }
@@ -325,7 +428,8 @@ static int setup_socket(void *s, void *arg) {
     int id = n->n_monitors++;
     pthread_mutex_unlock(&n->mu);
     snprintf(ep, sizeof ep, "inproc://pawpipe-monitor-%p-%d", (void *)n, id);
-    CHECK(zmq_socket_monitor(s, ep, FAIL_EVENTS) == 0, "zmq_socket_monitor: %s", zmq_strerror(zmq_errno()));
+    CHECK(zmq_socket_monitor(s, ep, o->bind ? BOUND_EVENTS : FAIL_EVENTS) == 0, "zmq_socket_monitor: %s",
+          zmq_strerror(zmq_errno()));
     o->pair = zmq_socket(n->zctx, ZMQ_PAIR);
     CHECK(o->pair != NULL, "zmq_socket(PAIR): %s", zmq_strerror(zmq_errno()));
     CHECK(zmq_connect(o->pair, ep) == 0, "zmq_connect %s: %s", ep, zmq_strerror(zmq_errno()));
@@ -368,6 +472,8 @@ static void *open_socket(net_t *n, int type, const char *endpoint, int hwm, int 
     memset(w, 0, sizeof *w);
     w->pair = o.pair;
     w->bound = bind;
+    w->server = server;
+    snprintf(w->name, sizeof w->name, "%s", name);
     snprintf(w->what, sizeof w->what, bind ? "%s %s: refused a connection" : "%s %s: the handshake failed", name, ep);
     w->log.what = w->what;
     n->n_watch++;
@@ -407,6 +513,18 @@ void net_counts(net_t *n, net_counts_t *out) {
     pthread_mutex_lock(&n->mu);
     for (int i = 0; i < n->n_watch; i++) *(n->watch[i].bound ? &out->refused : &out->failed) += n->watch[i].count;
     pthread_mutex_unlock(&n->mu);
+}
+
+int net_check(net_t *n) {
+    pthread_mutex_lock(&n->mu);
+    const watch_t *w = n->refused_as_client;
+    pthread_mutex_unlock(&n->mu);
+    if (!w) return 0;
+    const char *server = w->server == NET_LOADER ? "loader" : "trainer";
+    err_set("%s socket: the %s refused this stage's key (not in its --allow folder?); a refused client is not "
+            "let in again: add the key there and start this stage again",
+            w->name, server);
+    return -1;
 }
 
 void *net_zctx(const net_t *n) { return n->zctx; }
@@ -461,13 +579,20 @@ void net_close(net_t **pn) {
         atomic_store(&n->stop, 1);
         pthread_join(n->thread, NULL);
     }
+    for (int i = 0; i < n->n_rej; i++) ratelog_flush(&n->rej[i].log);
+    for (int i = 0; i < n->n_watch; i++) ratelog_flush(&n->watch[i].log);
+    ratelog_flush(&n->zap_log);
     net_counts_t k;
     net_counts(n, &k);
     if (n->thread_ok)
         LOG_I("network: %" PRIu64 " messages rejected, %" PRIu64 " connections refused, %" PRIu64
               " failed handshakes as a client%s",
               k.rejected, k.refused, k.failed, n->curve ? " (CURVE on)" : "");
-    for (int i = 0; i < n->n_watch; i++) zmq_close(n->watch[i].pair);
+    for (int i = 0; i < n->n_watch; i++) {
+        zmq_close(n->watch[i].pair);
+        free(n->watch[i].open.fd);
+        free(n->watch[i].early.fd);
+    }
     if (n->zap) zmq_close(n->zap);
     sock_ctx_close(&n->zctx, n->own_zctx);
     pthread_mutex_destroy(&n->mu);

@@ -79,6 +79,10 @@ typedef struct {
 } net_counts_t;
 void net_counts(net_t *n, net_counts_t *out);
 
+/* -1 + err_msg() once a server has refused this stage's key: libzmq never connects that socket
+ * again, so a stage waiting on it would wait for ever. Stages call it while they wait. 0 otherwise. */
+int net_check(net_t *n);
+
 /* Log the summary line ("network: N messages rejected, M connections refused ..."), stop the
  * thread and terminate the context when it is ours (close the sockets first). NULL is fine. */
 void net_close(net_t **n);

@@ -248,7 +248,7 @@ static int credit_taken_marker(tstream_t *s, const msg_control_t *k) {
 static int accept_marker(tstream_t *s) {
     const msg_control_t *k = &s->in->control;
     if (k->op != CTRL_END_EPOCH && k->op != CTRL_END_RUN) {
-        LOG_W("batches: ignoring a %s control", ctrl_op_name(k->op));
+        reject(s, "marker at %" PRIu64 " rejected: a %s control is not for this socket", k->seq, ctrl_op_name(k->op));
         return 0;
     }
     uint64_t lo = next_batch_seq(s);
@@ -372,6 +372,7 @@ int tstream_next(tstream_t *s, const volatile sig_atomic_t *stop, const msg_batc
             err_set("tstream_next called after END_RUN");
             return -1;
         }
+        if (net_check(s->c.net) != 0) return -1;   /* the loader refused our key */
         if (!s->flowing && now - s->last_start_ms >= START_EVERY_MS) {
             LOG_I("no batch yet: START at seq %" PRIu64 " sent again", s->c.start_seq);
             if (send_start(s, s->c.start_seq) != 0) return -1;
