@@ -30,6 +30,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+source "$root/tests/procs_lib.sh"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -40,39 +41,10 @@ fail() {
     exit 1
 }
 
-# Four free TCP ports on 127.0.0.1 (scripts/free_ports), or four at random without Python.
-ports() {
-    python3 "$root/scripts/free_ports" 4 2>/dev/null ||
-        { local b=$((20000 + RANDOM % 10000)); echo "$b $((b + 1)) $((b + 2)) $((b + 3))"; }
-}
 
-start() {   # start NAME CMD...: in the background, output in $work/NAME.log
-    local name=$1
-    shift
-    "$@" >"$work/$name.log" 2>&1 &
-    pid[$name]=$!
-}
 
-wait_for() {   # wait_for NAME SECONDS: wait for a process to exit; its status, or fail on timeout
-    local name=$1 t=$2 i
-    for ((i = 0; i < t * 10; i++)); do
-        kill -0 "${pid[$name]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "${pid[$name]}" 2>/dev/null && fail "$name did not finish within $t s"
-    wait "${pid[$name]}"
-    local rc=$?
-    unset "pid[$name]"
-    return $rc
-}
 
-stop() {   # stop NAME: SIGTERM and wait
-    kill -TERM "${pid[$1]}" 2>/dev/null
-    wait "${pid[$1]}" 2>/dev/null
-    unset "pid[$1]"
-}
 
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
 # run NAME N_AUG [victim] [loader and augmenter options...]: one whole run; the dry-run output in
 # $work/NAME.out. With "victim", a first augmenter is frozen once two batches are out, killed with
@@ -82,7 +54,7 @@ run() {
     shift 2
     [ "${1:-}" = victim ] && { victim=1; shift; }
     local pj pc pb pk
-    read -r pj pc pb pk < <(ports)
+    read -r pj pc pb pk < <(ports 4)
     local jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb control=tcp://127.0.0.1:$pk
     start "loader-$name" "$bin/loader" --data "$work/data" --model "$work/spec.ini" --window 6 --resend-ms 500 \
         --jobs-bind "$jobs" --credits-bind "$credits" --control-bind "$control"
@@ -180,7 +152,7 @@ flow)
     # a consumer that takes 2 batches and then reads nothing for 4 s
     "$bin/dataplane_mkdata" data "$work/data" train 2 12 400 300 || fail "cannot write the data set"
     "$bin/dataplane_mkdata" spec "$work/spec.ini" 64 4 0 2 9 1 || fail "cannot write the spec"
-    read -r pj pc pb pk < <(ports)
+    read -r pj pc pb pk < <(ports 4)
     jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb control=tcp://127.0.0.1:$pk
     start loader "$bin/loader" --data "$work/data" --model "$work/spec.ini" --window 4 \
         --jobs-bind "$jobs" --credits-bind "$credits" --control-bind "$control"
@@ -211,7 +183,7 @@ quiet)
     "$bin/dataplane_mkdata" data "$work/data" train 2 4 48 36 || fail "cannot write the data set"
     "$bin/dataplane_mkdata" spec "$work/spec.ini" 24 6 0 2 3 1 || fail "cannot write the spec"
     mkdir -p "$work/data/validation" && cp -r "$work/data/train/"* "$work/data/validation/"
-    read -r pj pc pb pk < <(ports)
+    read -r pj pc pb pk < <(ports 4)
     start loader "$bin/loader" --data "$work/data" --model "$work/spec.ini" --jobs-bind "tcp://127.0.0.1:$pj" \
         --credits-bind "tcp://127.0.0.1:$pc" --control-bind "tcp://127.0.0.1:$pk"
     start aug "$bin/augmenter" --jobs "tcp://no-such-host.invalid:$pj" --batches "tcp://127.0.0.1:$pb" \
@@ -240,7 +212,7 @@ late)
     mkdir -p "$work/data/validation" && cp -r "$work/data/train/"* "$work/data/validation/"
     "$bin/dataplane_mkdata" spec "$work/spec.ini" 24 6 0 2 3 1 || fail "cannot write the spec"
     run=$work/run
-    read -r pj pc pb pk < <(ports)
+    read -r pj pc pb pk < <(ports 4)
     # a short real run makes the checkpoints (and the marker); its evaluator is left out
     start loader0 "$bin/loader" --data "$work/data" --model "$work/spec.ini" --jobs-bind "tcp://127.0.0.1:$pj" \
         --credits-bind "tcp://127.0.0.1:$pc" --control-bind "tcp://127.0.0.1:$pk" --epochs 2
@@ -256,7 +228,7 @@ late)
         fail "cannot score a checkpoint file"
     printf 'epoch,step,loss,accuracy,val_loss,val_accuracy\n1,6,0.7,0.5,0.7,0.5\n' >"$run/history.csv"
     # now the late ones, each on endpoints nobody serves
-    read -r pj pc pb pk < <(ports)
+    read -r pj pc pb pk < <(ports 4)
     start loader "$bin/loader" --data "$work/data" --model "$work/spec.ini" --run-dir "$run" \
         --jobs-bind "tcp://127.0.0.1:$pj" --credits-bind "tcp://127.0.0.1:$pc" --control-bind "tcp://127.0.0.1:$pk"
     # (the augmenter listens elsewhere than where the late loader announces: it finds the marker itself)

@@ -74,6 +74,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "multihost: interrupted" >&2; exit 130' INT TERM
+source "$(dirname "$0")/procs_lib.sh"
 
 phase=ref   # the logs of this phase's processes are shown on failure
 fail() {
@@ -131,45 +132,10 @@ start() {   # start NAME HOST|- CMD...: in the background; stdout in $work/NAME.
     pid[$name]=$!
 }
 
-wait_for() {   # wait_for NAME SECONDS: wait for a process to exit; its status, or fail on timeout
-    local name=$1 t=$2 i
-    for ((i = 0; i < t * 20; i++)); do
-        kill -0 "${pid[$name]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "${pid[$name]}" 2>/dev/null && fail "$name did not finish within $t s"
-    wait "${pid[$name]}"
-    local rc=$?
-    unset "pid[$name]"
-    return $rc
-}
 
-stop() {   # stop NAME: SIGTERM and wait; its status
-    kill -TERM "${pid[$1]}" 2>/dev/null
-    wait "${pid[$1]}"
-    local rc=$?
-    unset "pid[$1]"
-    return $rc
-}
 
-wait_log() {   # wait_log NAME PATTERN SECONDS [COUNT]: until NAME's log has COUNT lines matching (grep -E)
-    local name=$1 pat=$2 t=$3 want=${4:-1} i
-    for ((i = 0; i < t * 20; i++)); do
-        [ "$(grep -cE -- "$pat" "$work/$name.log" 2>/dev/null)" -ge "$want" ] && return 0
-        kill -0 "${pid[$name]}" 2>/dev/null || fail "$name exited without '$pat' in its log"
-        sleep 0.05
-    done
-    fail "$name: no '$pat' in its log within $t s"
-}
 
-# the counts of a stage's closing line "network: N messages rejected, M connections refused, K failed ..."
-net_counts() { sed -n 's/.*network: \([0-9]*\) messages rejected, \([0-9]*\) connections refused, \([0-9]*\) failed handshakes.*/\1 \2 \3/p' "$work/$1.log" | tail -n 1; }
 
-# Four free TCP ports on 127.0.0.1 (scripts/free_ports), or four at random without Python.
-ports() {
-    python3 "$(dirname "$0")/../scripts/free_ports" 4 2>/dev/null ||
-        { local b=$((20000 + RANDOM % 10000)); echo "$b $((b + 1)) $((b + 2)) $((b + 3))"; }
-}
 
 # ---- data, spec, keys ------------------------------------------------------------------------------
 
@@ -188,7 +154,7 @@ aug_flags=(--cache-mb 64)
 
 # ---- the reference: one host, 127.0.0.1, no keys ---------------------------------------------------
 
-read -r pj pc pb pk < <(ports)
+read -r pj pc pb pk < <(ports 4)
 L=tcp://127.0.0.1
 start ref-loader - "$bin/loader" --data "$work/data" --model "$work/spec.ini" \
     --jobs-bind "$L:$pj" --credits-bind "$L:$pc" --control-bind "$L:$pk"
@@ -204,7 +170,7 @@ for p in ref-loader ref-aug1 ref-aug2; do wait_for $p 15 || fail "reference: $p 
 # The control: with its key admitted, the intruder's batches are taken (they are well-formed, and
 # what keeps them out in the runs below is CURVE alone)
 phase=ctl
-read -r pb _ < <(ports)
+read -r pb _ < <(ports 4)
 mkdir -p "$work/allow-intruder" && cp "$K/intruder.pub" "$work/allow-intruder/" || fail "cannot make allow-intruder"
 start ctl-dry - "$bin/trainer" --dry-run --model "$work/spec.ini" --batches-bind "$L:$pb" --credits "$L:$pc" \
     --key "$K/trainer.key" --allow "$work/allow-intruder" --loader-key "$K/loader.pub"

@@ -44,6 +44,7 @@ cleanup() {
     if [ -n "${SOCKFUZZ_KEEP:-}" ]; then echo "(kept $work)"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+source "$root/tests/procs_lib.sh"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -55,30 +56,8 @@ fail() {
     exit 1
 }
 
-ports() {
-    python3 "$root/scripts/free_ports" 5 2>/dev/null ||
-        { local b=$((20000 + RANDOM % 10000)); echo "$b $((b + 1)) $((b + 2)) $((b + 3)) $((b + 4))"; }
-}
 
-start() {   # start NAME CMD...: in the background, output in $work/NAME.log
-    local name=$1
-    shift
-    "$@" >"$work/$name.log" 2>&1 &
-    pid[$name]=$!
-}
 
-wait_for() {   # wait_for NAME SECONDS: its exit status, or fail on timeout
-    local name=$1 t=$2 i
-    for ((i = 0; i < t * 10; i++)); do
-        kill -0 "${pid[$name]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "${pid[$name]}" 2>/dev/null && fail "$name did not finish within $t s"
-    wait "${pid[$name]}"
-    local rc=$?
-    unset "pid[$name]"
-    return $rc
-}
 
 alive() {   # alive NAME...: fail unless each is still running
     local n
@@ -111,7 +90,7 @@ weights() {
 # run NAME FUZZ: one whole run; with FUZZ=1, sockfuzz in the middle of it
 run() {
     local name=$1 fuzz=$2 pj pc pb pk pp
-    read -r pj pc pb pk pp < <(ports)
+    read -r pj pc pb pk pp < <(ports 5)
     local jobs=tcp://127.0.0.1:$pj credits=tcp://127.0.0.1:$pc batches=tcp://127.0.0.1:$pb
     local control=tcp://127.0.0.1:$pk checkpoints=tcp://127.0.0.1:$pp
     start "loader-$name" "$bin/loader" --data "$work/data" --model "$work/spec.ini" --window 6 --resend-ms 3000 \
