@@ -17,13 +17,13 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libvips-dev libzmq3-dev libmsgpack-dev libdnnl-dev ocl-icd-opencl-dev libinih-dev \
-      libcairo2-dev libssl-dev \
+      libcairo2-dev libssl-dev libjansson-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 ARG JOBS=
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPAWPIPE_CUDA=OFF >/dev/null \
- && cmake --build /build -j "${JOBS:-$(nproc)}" --target loader augmenter trainer evaluator gen_dataset \
+ && cmake --build /build -j "${JOBS:-$(nproc)}" --target loader augmenter trainer evaluator gen_dataset keygen \
  && mkdir -p /out/bin \
  && for e in loader augmenter trainer evaluator gen_dataset keygen; do strip -o /out/bin/$e /build/bin/$e; done \
  && docker/runtime-packages /out/bin/* >/out/runtime-packages \

@@ -271,6 +271,7 @@ fallback_build() {
     local args=(-S "$root" -B "$root/build-gpu" -DCMAKE_BUILD_TYPE=Release -DPAWPIPE_GPU_ONLY=ON)
     command -v ninja >/dev/null && args+=(-G Ninja)
     [ -n "$P" ] && [ -d "$P/inih" ] && args+=(-DPAWPIPE_INIH_DIR="$P/inih")
+    [ -n "$P" ] && [ -d "$P/jansson" ] && args+=(-DPAWPIPE_JANSSON_DIR="$P/jansson")
     # (beside the build, not in the temporary folder: a later run reuses the build and its paths)
     local roots=$root/build-gpu-roots
     rm -rf "$roots"

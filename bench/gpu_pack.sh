@@ -5,8 +5,8 @@
 # shared library it needs, the dynamic loader and the C library included, and a wrapper per
 # executable that starts it through the packed loader. Left out: the NVIDIA driver (libcuda,
 # libnvidia-*) and cuDNN/cuBLAS, which the GPU machine has (cuDNN and cuBLAS in Python packages;
-# bench/gpu_check.sh finds them). Also packed: inih's header and library, for a fallback build of the
-# CUDA parts there, and gpu_tests.txt, the commands of the ctest tests labelled gpu.
+# bench/gpu_check.sh finds them). Also packed: inih's and jansson's headers and libraries, for a
+# fallback build of the CUDA parts there, and gpu_tests.txt, the commands of the ctest tests labelled gpu.
 # Output: gpu-pack/ at the repo root (ignored by git): pawpipe-gpu.tar.xz, gpu_tests.txt, MANIFEST.txt.
 #
 # usage: bench/gpu_pack.sh [--build-dir DIR] [--no-build]
@@ -202,6 +202,18 @@ Version: $(pkg-config --modversion inih 2>/dev/null || echo unknown)
 Cflags: -I\${includedir} $(pkg-config --cflags-only-other inih 2>/dev/null || true)
 Libs: -L\${libdir} -linih
 EOF
+
+# jansson too (Debian libjansson-dev: jansson.h, jansson_config.h, libjansson.so*), which the nn core
+# links for checkpoint headers
+inc=$(pkg-config --variable=includedir jansson 2>/dev/null || echo /usr/include)
+libdir=$(pkg-config --variable=libdir jansson 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
+[ -f "$inc/jansson.h" ] && [ -f "$inc/jansson_config.h" ] || die "$inc/jansson.h not found (apt-get install libjansson-dev)"
+jansson_so=$(readlink -f "$libdir/libjansson.so") || die "$libdir/libjansson.so not found (apt-get install libjansson-dev)"
+jansson_soname=$(readelf -d "$jansson_so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+mkdir -p "$stage/jansson/include" "$stage/jansson/lib"
+cp "$inc/jansson.h" "$inc/jansson_config.h" "$stage/jansson/include/"
+cp -L "$jansson_so" "$stage/jansson/lib/$jansson_soname"
+ln -s "$jansson_soname" "$stage/jansson/lib/libjansson.so"
 
 # the gpu tests, and what was packed
 list_tests "$build_dir" >"$stage/gpu_tests.txt"

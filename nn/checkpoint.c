@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,6 @@
 #include <unistd.h>
 
 #include "common/check.h"
-#include "nn/json.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoints hold little-endian floats: a big-endian host would need byte swapping here"
@@ -23,30 +23,55 @@
 
 /* ---- writing ---- */
 
-static int add_meta(json_buf_t *b, const char *key, const char *value) {
-    return json_buf_add(b, ",", 1) || json_buf_string(b, key, strlen(key)) || json_buf_add(b, ":", 1) ||
-                   json_buf_string(b, value, strlen(value))
-               ? -1
-               : 0;
+/* {"dtype":"F32","shape":[...],"data_offsets":[begin,end]}, or NULL (out of memory). Every reference is
+ * handed on, failed calls included (jansson's _new functions take theirs even when they fail). */
+static json_t *tensor_entry(const nn_param_view_t *v, uint64_t begin, uint64_t end) {
+    json_t *t = json_object(), *shape = json_array(), *offsets = json_array();
+    int bad = json_object_set_new(t, "dtype", json_string("F32"));
+    for (int d = 0; d < v->ndim; d++) bad |= json_array_append_new(shape, json_integer(v->shape[d]));
+    bad |= json_array_append_new(offsets, json_integer((json_int_t)begin));
+    bad |= json_array_append_new(offsets, json_integer((json_int_t)end));
+    bad |= json_object_set_new(t, "shape", shape);
+    bad |= json_object_set_new(t, "data_offsets", offsets);
+    if (!bad) return t;
+    json_decref(t);
+    return NULL;
 }
 
-/* The JSON header, padded with spaces so that the data starts 8-byte aligned. */
-static int build_header(const nn_model_t *m, const nn_ckpt_info_t *info, int with_rms, json_buf_t *b) {
-    char num[64], key[80];
-    if (json_buf_printf(b, "{\"__metadata__\":{\"format\":\"%s\"", CKPT_FORMAT) || add_meta(b, "model", m->name))
-        return -1;
-    snprintf(num, sizeof num, "%u", info->epoch);
-    if (add_meta(b, "epoch", num)) return -1;
-    snprintf(num, sizeof num, "%llu", (unsigned long long)info->step);
-    if (add_meta(b, "step", num)) return -1;
-    snprintf(num, sizeof num, "%llu", (unsigned long long)info->seed);
-    if (add_meta(b, "seed", num)) return -1;
+/* The JSON header, padded with spaces so that the data starts 8-byte aligned; *out is malloc'ed.
+ * jansson keeps an object's members in insertion order: __metadata__ (format, model, epoch, step,
+ * seed, metric.*, spec) first, then the tensors in view order, the .rms twins last. Strings go out as
+ * UTF-8 with '"', '\\' and control characters escaped, no spaces between tokens. */
+static int build_header(const nn_model_t *m, const nn_ckpt_info_t *info, int with_rms, char **out, size_t *out_len) {
+    char num[64], key[NN_NAME_MAX + 32];
+    int rc = -1;
+    json_t *root = json_object(), *meta = json_object();
+    char bad[96] = "out of memory";   /* what a failed json_ call means below */
+    if (json_object_set_new(root, "__metadata__", meta) || json_object_set_new(meta, "format", json_string(CKPT_FORMAT)))
+        goto done;
+    /* jansson takes UTF-8 only: the spec text was checked line by line (spec_ini.c), the name may come
+     * from the spec's file name */
+    snprintf(bad, sizeof bad, "the model name is not valid UTF-8");
+    if (json_object_set_new(meta, "model", json_string(m->name))) goto done;
+    snprintf(bad, sizeof bad, "out of memory");
+    static const char *const counters[] = {"epoch", "step", "seed"};
+    const unsigned long long counts[] = {info->epoch, (unsigned long long)info->step, (unsigned long long)info->seed};
+    for (int k = 0; k < 3; k++) {
+        snprintf(num, sizeof num, "%llu", counts[k]);
+        if (json_object_set_new(meta, counters[k], json_string(num))) goto done;
+    }
     for (int i = 0; i < info->n_metrics; i++) {
+        size_t before = json_object_size(meta);
         snprintf(key, sizeof key, METRIC_PREFIX "%s", info->metric_names[i]);
         snprintf(num, sizeof num, "%.17g", info->metric_values[i]);
-        if (add_meta(b, key, num)) return -1;
+        snprintf(bad, sizeof bad, "metric %d: the name is not valid UTF-8", i);
+        if (json_object_set_new(meta, key, json_string(num))) goto done;
+        snprintf(bad, sizeof bad, "metric %d: the name '%s' is taken", i, info->metric_names[i]);
+        if (json_object_size(meta) == before) goto done;
     }
-    if (add_meta(b, "spec", m->spec_text) || json_buf_add(b, "}", 1)) return -1;
+    snprintf(bad, sizeof bad, "the spec text is not valid UTF-8");
+    if (json_object_set_new(meta, "spec", json_string(m->spec_text))) goto done;
+    snprintf(bad, sizeof bad, "out of memory");
 
     nn_param_view_t views[NN_MAX_PARAM_VIEWS];
     int n = nn_param_views(m, views, NN_MAX_PARAM_VIEWS);
@@ -55,19 +80,24 @@ static int build_header(const nn_model_t *m, const nn_ckpt_info_t *info, int wit
         for (int i = 0; i < n; i++) {
             const nn_param_view_t *v = &views[i];
             uint64_t begin = ((uint64_t)part * m->n_params + v->offset) * sizeof(float);
-            uint64_t end = begin + (uint64_t)v->count * sizeof(float);
-            if (json_buf_printf(b, ",\"%s%s\":{\"dtype\":\"F32\",\"shape\":[", v->name, part ? ".rms" : ""))
-                return -1;
-            for (int d = 0; d < v->ndim; d++)
-                if (json_buf_printf(b, "%s%lld", d ? "," : "", (long long)v->shape[d])) return -1;
-            if (json_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)begin,
-                                (unsigned long long)end))
-                return -1;
+            snprintf(key, sizeof key, "%.*s%s", (int)sizeof v->name, v->name, part ? ".rms" : "");
+            if (json_object_set_new(root, key, tensor_entry(v, begin, begin + (uint64_t)v->count * sizeof(float))))
+                goto done;
         }
-    if (json_buf_add(b, "}", 1)) return -1;
-    while ((8 + b->len) % 8)
-        if (json_buf_add(b, " ", 1)) return -1;
-    return 0;
+    char *text = json_dumps(root, JSON_COMPACT);
+    size_t len = text ? strlen(text) : 0, padded = len + (8 - (8 + len) % 8) % 8;
+    char *grown = text ? realloc(text, padded) : NULL;
+    if (!grown) {
+        free(text);
+        goto done;
+    }
+    memset(grown + len, ' ', padded - len);
+    *out = grown, *out_len = padded;
+    rc = 0;
+done:
+    if (rc) err_set("%s", bad);
+    json_decref(root);
+    return rc;
 }
 
 static int write_all(int fd, const void *data, size_t n) {
@@ -105,21 +135,24 @@ int nn_ckpt_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *in
     for (int i = 0; i < info->n_metrics; i++) {
         const char *name = info->metric_names[i];
         size_t len = strnlen(name, sizeof info->metric_names[i]);
-        CHECK(len > 0 && len < sizeof info->metric_names[i] && utf8_valid(name, len),
-              "nn_ckpt_save: metric %d has a bad name", i);
+        CHECK(len > 0 && len < sizeof info->metric_names[i], "nn_ckpt_save: metric %d has a bad name", i);
     }
     int rc = -1, fd = -1;
-    json_buf_t header = {0};
+    char *header = NULL;
+    size_t header_len = 0;
     char *tmp = malloc(strlen(path) + 5);
     CHECK_GOTO(tmp, done, "out of memory");
     sprintf(tmp, "%s.tmp", path);
-    CHECK_GOTO(build_header(m, info, rms != NULL, &header) == 0, done, "%s: building the header", path);
+    if (build_header(m, info, rms != NULL, &header, &header_len)) {
+        err_prepend("%s: building the header", path);
+        goto done;
+    }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     CHECK_GOTO(fd >= 0, done, "%s: cannot create: %s", tmp, strerror(errno));
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header.len >> (8 * i));
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
     size_t bytes = m->n_params * sizeof(float);
-    int ok = write_all(fd, len8, 8) == 0 && write_all(fd, header.data, header.len) == 0 &&
+    int ok = write_all(fd, len8, 8) == 0 && write_all(fd, header, header_len) == 0 &&
              write_all(fd, params, bytes) == 0 && (!rms || write_all(fd, rms, bytes) == 0);
     CHECK_GOTO(ok, done, "%s: write: %s", tmp, strerror(errno));
     CHECK_GOTO(fsync(fd) == 0, done, "%s: fsync: %s", tmp, strerror(errno));
@@ -127,13 +160,13 @@ int nn_ckpt_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *in
     fd = -1;
     CHECK_GOTO(closed == 0, done, "%s: close: %s", tmp, strerror(errno));
     CHECK_GOTO(rename(tmp, path) == 0, done, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    CHECK_GOTO(sync_dir(path) == 0, done);
+    if (sync_dir(path)) goto done;   /* its own message (a CHECK without one would say "internal error") */
     rc = 0;
 done:
     if (fd >= 0) close(fd);
     if (rc && tmp) unlink(tmp);
     free(tmp);
-    json_buf_free(&header);
+    free(header);
     return rc;
 }
 
@@ -184,45 +217,50 @@ static void shape_text(const int64_t *shape, int ndim, char *buf, size_t cap) {
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
+/* A JSON integer in [0, limit), or -1. */
+static int64_t count_of(const json_t *j, int64_t limit) {
+    json_int_t v = json_is_integer(j) ? json_integer_value(j) : -1;
+    return v >= 0 && v < limit ? (int64_t)v : -1;
+}
+
 /* Metadata: format tag, spec (-> m), epoch, step, seed, metric.*. */
-static int read_metadata(const char *path, const json_doc_t *doc, nn_model_t *m, nn_ckpt_info_t *info) {
-    int meta = json_member(doc, 0, "__metadata__");
-    if (meta < 0) return refuse(path, "not a pawpipe checkpoint (a safetensors file without __metadata__)");
-    if (doc->nodes[meta].type != JSON_OBJECT) return refuse(path, "__metadata__ is not an object");
-    for (int c = doc->nodes[meta].first; c >= 0; c = doc->nodes[c].next)
-        if (doc->nodes[c].type != JSON_STRING)
-            return refuse(path, "__metadata__ '%s' is not a string", doc->nodes[c].key);
-    int f = json_member(doc, meta, "format");
-    if (f < 0 || strcmp(doc->nodes[f].str, CKPT_FORMAT) != 0)
-        return refuse(path, "not a pawpipe checkpoint (format tag '%s', expected '%s')", f < 0 ? "" : doc->nodes[f].str,
+static int read_metadata(const char *path, const json_t *root, nn_model_t *m, nn_ckpt_info_t *info) {
+    json_t *meta = json_object_get(root, "__metadata__"), *value;
+    const char *key;
+    if (!meta) return refuse(path, "not a pawpipe checkpoint (a safetensors file without __metadata__)");
+    if (!json_is_object(meta)) return refuse(path, "__metadata__ is not an object");
+    json_object_foreach(meta, key, value)
+        if (!json_is_string(value)) return refuse(path, "__metadata__ '%s' is not a string", key);
+    const char *format = json_string_value(json_object_get(meta, "format"));
+    if (!format || strcmp(format, CKPT_FORMAT) != 0)
+        return refuse(path, "not a pawpipe checkpoint (format tag '%s', expected '%s')", format ? format : "",
                       CKPT_FORMAT);
-    int spec = json_member(doc, meta, "spec");
-    if (spec < 0) return refuse(path, "metadata has no 'spec'");
+    const char *spec = json_string_value(json_object_get(meta, "spec"));
+    if (!spec) return refuse(path, "metadata has no 'spec'");
     char label[4200];
     snprintf(label, sizeof label, "%s[spec]", path);
-    if (nn_model_parse(doc->nodes[spec].str, label, m)) {
+    if (nn_model_parse(spec, label, m)) {
         err_prepend("%s: the model spec inside does not parse", path);
         return -1;
     }
     static const char *const keys[] = {"epoch", "step", "seed"};
     uint64_t v[3];
     for (int k = 0; k < 3; k++) {
-        int i = json_member(doc, meta, keys[k]);
-        if (i < 0) return refuse(path, "metadata has no '%s'", keys[k]);
-        if (parse_u64(doc->nodes[i].str, &v[k]) || (k == 0 && v[k] > UINT32_MAX))
-            return refuse(path, "metadata '%s' = '%s' is not a count", keys[k], doc->nodes[i].str);
+        const char *text = json_string_value(json_object_get(meta, keys[k]));
+        if (!text) return refuse(path, "metadata has no '%s'", keys[k]);
+        if (parse_u64(text, &v[k]) || (k == 0 && v[k] > UINT32_MAX))
+            return refuse(path, "metadata '%s' = '%s' is not a count", keys[k], text);
     }
     info->epoch = (uint32_t)v[0], info->step = v[1], info->seed = v[2];
-    for (int c = doc->nodes[meta].first; c >= 0; c = doc->nodes[c].next) {
-        const json_node_t *nd = &doc->nodes[c];
-        if (strncmp(nd->key, METRIC_PREFIX, strlen(METRIC_PREFIX)) != 0) continue;   /* other keys: ignored */
-        const char *name = nd->key + strlen(METRIC_PREFIX);
+    json_object_foreach(meta, key, value) {
+        if (strncmp(key, METRIC_PREFIX, strlen(METRIC_PREFIX)) != 0) continue;   /* other keys: ignored */
+        const char *name = key + strlen(METRIC_PREFIX), *text = json_string_value(value);
         if (!name[0] || strlen(name) >= sizeof info->metric_names[0])
-            return refuse(path, "metadata '%s': bad metric name", nd->key);
+            return refuse(path, "metadata '%s': bad metric name", key);
         if (info->n_metrics == NN_CKPT_MAX_METRICS) return refuse(path, "more than %d metrics", NN_CKPT_MAX_METRICS);
         char *end;
-        double x = strtod(nd->str, &end);
-        if (end == nd->str || *end) return refuse(path, "metadata '%s' = '%s' is not a number", nd->key, nd->str);
+        double x = strtod(text, &end);
+        if (end == text || *end) return refuse(path, "metadata '%s' = '%s' is not a number", key, text);
         snprintf(info->metric_names[info->n_metrics], sizeof info->metric_names[0], "%s", name);
         info->metric_values[info->n_metrics++] = x;
     }
@@ -230,50 +268,45 @@ static int read_metadata(const char *path, const json_doc_t *doc, nn_model_t *m,
 }
 
 /* One tensor entry, checked against the spec's view. */
-static int read_entry(const char *path, const json_doc_t *doc, int node, const nn_param_view_t *views, int n_views,
+static int read_entry(const char *path, const char *name, const json_t *t, const nn_param_view_t *views, int n_views,
                       entry_t *e) {
-    const json_node_t *nd = &doc->nodes[node];
-    e->name = nd->key;
+    e->name = name;
     e->view = -1;
-    size_t klen = strlen(nd->key);
+    size_t klen = strlen(name);
     for (int i = 0; i < n_views && e->view < 0; i++) {
         size_t vlen = strlen(views[i].name);
-        if (strcmp(nd->key, views[i].name) == 0) e->view = i, e->is_rms = 0;
-        else if (klen == vlen + 4 && strncmp(nd->key, views[i].name, vlen) == 0 && strcmp(nd->key + vlen, ".rms") == 0)
+        if (strcmp(name, views[i].name) == 0) e->view = i, e->is_rms = 0;
+        else if (klen == vlen + 4 && strncmp(name, views[i].name, vlen) == 0 && strcmp(name + vlen, ".rms") == 0)
             e->view = i, e->is_rms = 1;
     }
-    if (e->view < 0) return refuse(path, "unexpected tensor '%s' (the spec inside has no such parameter)", nd->key);
+    if (e->view < 0) return refuse(path, "unexpected tensor '%s' (the spec inside has no such parameter)", name);
     const nn_param_view_t *v = &views[e->view];
-    int dt = json_member(doc, node, "dtype"), sh = json_member(doc, node, "shape");
-    int off = json_member(doc, node, "data_offsets");
-    if (nd->type != JSON_OBJECT || dt < 0 || sh < 0 || off < 0 || nd->count != 3)
-        return refuse(path, "tensor '%s': needs exactly dtype, shape and data_offsets", nd->key);
-    if (doc->nodes[dt].type != JSON_STRING || strcmp(doc->nodes[dt].str, "F32") != 0)
-        return refuse(path, "tensor '%s': dtype %s, expected \"F32\"", nd->key,
-                      doc->nodes[dt].type == JSON_STRING ? doc->nodes[dt].str : "(not a string)");
+    json_t *dt = json_object_get(t, "dtype"), *sh = json_object_get(t, "shape"), *off = json_object_get(t, "data_offsets");
+    if (!json_is_object(t) || !dt || !sh || !off || json_object_size(t) != 3)
+        return refuse(path, "tensor '%s': needs exactly dtype, shape and data_offsets", name);
+    if (!json_is_string(dt) || strcmp(json_string_value(dt), "F32") != 0)
+        return refuse(path, "tensor '%s': dtype %s, expected \"F32\"", name,
+                      json_is_string(dt) ? json_string_value(dt) : "(not a string)");
     int64_t shape[8];
-    int ndim = 0, ok = doc->nodes[sh].type == JSON_ARRAY && doc->nodes[sh].count <= 8;
-    for (int c = ok ? doc->nodes[sh].first : -1; c >= 0; c = doc->nodes[c].next) {
-        ok &= doc->nodes[c].type == JSON_NUMBER && doc->nodes[c].is_uint && doc->nodes[c].u < ((uint64_t)1 << 62);
-        shape[ndim++] = (int64_t)doc->nodes[c].u;
-    }
-    if (!ok) return refuse(path, "tensor '%s': shape is not a list of at most 8 sizes", nd->key);
+    int ndim = (int)json_array_size(sh), ok = json_is_array(sh) && ndim <= 8;
+    for (int d = 0; ok && d < ndim; d++) ok = (shape[d] = count_of(json_array_get(sh, (size_t)d), INT64_C(1) << 62)) >= 0;
+    if (!ok) return refuse(path, "tensor '%s': shape is not a list of at most 8 sizes", name);
     int same = ndim == v->ndim;
     for (int d = 0; same && d < ndim; d++) same = shape[d] == v->shape[d];
     if (!same) {
         char got[128], want[128];
         shape_text(shape, ndim, got, sizeof got);
         shape_text(v->shape, v->ndim, want, sizeof want);
-        return refuse(path, "tensor '%s': shape %s, but the spec inside says %s", nd->key, got, want);
+        return refuse(path, "tensor '%s': shape %s, but the spec inside says %s", name, got, want);
     }
-    const json_node_t *o = &doc->nodes[off];
-    const json_node_t *b = o->type == JSON_ARRAY && o->count == 2 ? &doc->nodes[o->first] : NULL, *en = b ? &doc->nodes[b->next] : NULL;
-    if (!b || b->type != JSON_NUMBER || !b->is_uint || en->type != JSON_NUMBER ||
-        !en->is_uint || b->u > en->u)
-        return refuse(path, "tensor '%s': data_offsets must be [begin, end] with begin <= end", nd->key);
-    e->begin = b->u, e->end = en->u;
+    int64_t begin = -1, end = -1;
+    if (json_array_size(off) == 2)
+        begin = count_of(json_array_get(off, 0), INT64_MAX), end = count_of(json_array_get(off, 1), INT64_MAX);
+    if (begin < 0 || end < begin)
+        return refuse(path, "tensor '%s': data_offsets must be [begin, end] with begin <= end", name);
+    e->begin = (uint64_t)begin, e->end = (uint64_t)end;
     if (e->end - e->begin != (uint64_t)v->count * sizeof(float))
-        return refuse(path, "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes, its shape needs %llu", nd->key,
+        return refuse(path, "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes, its shape needs %llu", name,
                       (unsigned long long)e->begin, (unsigned long long)e->end,
                       (unsigned long long)(e->end - e->begin), (unsigned long long)v->count * sizeof(float));
     return 0;
@@ -320,7 +353,7 @@ int nn_ckpt_load(const char *path, nn_model_t *m, nn_ckpt_info_t *info, float **
     if (rms) *rms = NULL;
     int rc = -1, fd = open(path, O_RDONLY | O_CLOEXEC);
     char *header = NULL;
-    json_doc_t doc = {0};
+    json_t *root = NULL;
     float *p = NULL, *r = NULL;
     if (fd < 0) return refuse(path, "cannot open: %s", strerror(errno));
     struct stat st;
@@ -358,26 +391,32 @@ int nn_ckpt_load(const char *path, nn_model_t *m, nn_ckpt_info_t *info, float **
         refuse(path, "not a safetensors checkpoint: the header does not start with '{'");
         goto done;
     }
-    if (json_parse(header, hlen, &doc)) {
-        err_prepend("%s: the header is not valid JSON", path);
+    /* strict RFC 8259 (jansson): no trailing commas, comments, NaN or escaped NULs, UTF-8 only,
+     * nesting at most 2048 deep, integers within int64; a repeated key is refused too */
+    json_error_t jerr;
+    root = json_loadb(header, hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        refuse(path, "the header is not valid JSON: %s (byte %d)", jerr.text, jerr.position);
         goto done;
     }
-    if (doc.nodes[0].type != JSON_OBJECT) {
+    if (!json_is_object(root)) {
         refuse(path, "the header is not a JSON object");
         goto done;
     }
-    if (read_metadata(path, &doc, m, info)) goto done;
+    if (read_metadata(path, root, m, info)) goto done;
 
     nn_param_view_t views[NN_MAX_PARAM_VIEWS];
     int n_views = nn_param_views(m, views, NN_MAX_PARAM_VIEWS), n_es = 0;
     entry_t es[2 * NN_MAX_PARAM_VIEWS];
-    for (int c = doc.nodes[0].first; c >= 0; c = doc.nodes[c].next) {
-        if (strcmp(doc.nodes[c].key, "__metadata__") == 0) continue;
+    const char *key;
+    json_t *value;
+    json_object_foreach(root, key, value) {
+        if (strcmp(key, "__metadata__") == 0) continue;
         if (n_es == 2 * n_views) {
             refuse(path, "more tensors than the spec inside has parameters (and RMSprop state)");
             goto done;
         }
-        if (read_entry(path, &doc, c, views, n_views, &es[n_es++])) goto done;
+        if (read_entry(path, key, value, views, n_views, &es[n_es++])) goto done;
     }
     uint64_t data_size = size - 8 - hlen;
     if (check_layout(path, es, n_es, views, n_views, data_size)) goto done;
@@ -405,7 +444,7 @@ int nn_ckpt_load(const char *path, nn_model_t *m, nn_ckpt_info_t *info, float **
 done:
     free(p);
     free(r);
-    json_free(&doc);
+    json_decref(root);
     free(header);
     close(fd);
     if (rc) {

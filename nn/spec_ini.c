@@ -4,10 +4,10 @@
 
 #include <ini.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/check.h"
-#include "nn/json.h"
 
 typedef struct {
     const char *pos;          /* next unread byte of the text                         */
@@ -35,6 +35,27 @@ static void problem(reader_t *r, int line, const char *fmt, ...) {
     vsnprintf(r->err, sizeof r->err, fmt, ap);
     va_end(ap);
     r->err_line = line;
+}
+
+/* 1 if s[0..n) is UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF, as the JSON of
+ * checkpoint headers (the spec text goes there) wants it. Our own, not jansson's: the stages that
+ * read specs but never checkpoints (the loader, the augmenters) then need no JSON library. */
+static int utf8_valid(const char *s, size_t n) {
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};   /* by sequence length */
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (k == 0 || n - i < k) return 0;
+        uint32_t cp = k == 1 ? c : c & (0x7Fu >> k);
+        for (size_t j = 1; j < k; j++) {
+            if ((u[i + j] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (u[i + j] & 0x3F);
+        }
+        if (cp < least[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += k;
+    }
+    return 1;
 }
 
 static int is_name_char(char c) {
