@@ -296,7 +296,10 @@ static void default_name(const char *label, char *name) {
     base = base ? base + 1 : label;
     size_t n = strcspn(base, ".");
     if (n == 0) base = "model", n = 5;
-    if (n >= NN_NAME_MAX) n = NN_NAME_MAX - 1;
+    if (n >= NN_NAME_MAX) {   /* cut at a character boundary: a checkpoint's header must be UTF-8 */
+        n = NN_NAME_MAX - 1;
+        while (n > 0 && ((unsigned char)base[n] & 0xC0) == 0x80) n--;
+    }
     memcpy(name, base, n);
     name[n] = '\0';
 }

@@ -266,6 +266,14 @@ TEST(inline_specs) {
     EXPECT_NEAR(m.optim.learning_rate, 0.001, 0, 0);
     EXPECT(m.train.batch_size == 32 && m.train.epochs == 1 && m.aug.enabled == 0 && m.n_params == 65);
     nn_model_free(&m);
+    /* a base name over NN_NAME_MAX bytes is cut at a character boundary (checkpoint headers are UTF-8):
+     * 40 two-byte characters, cut after 31 of them, not in the middle of the 32nd */
+    char label[128] = "dir/";
+    for (int i = 0; i < 40; i++) strcat(label, "\xC3\xA9");
+    strcat(label, ".ini");
+    REQUIRE(nn_model_parse(BASE OUT_LAYERS, label, &m) == 0);
+    EXPECT(strlen(m.name) == 62 && memcmp(m.name, label + 4, 62) == 0);
+    nn_model_free(&m);
     REQUIRE(nn_model_parse(BASE "[augmentation]\nzoom_range = 0.5, 2\nfill_mode = constant\ncval = 128\n" OUT_LAYERS,
                            "x", &m) == 0);
     EXPECT(m.aug.enabled && m.aug.zoom_lo == 0.5 && m.aug.zoom_hi == 2 && m.aug.fill_mode == FILL_CONSTANT);
