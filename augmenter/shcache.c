@@ -171,7 +171,7 @@ int shcache_open(const char *name, size_t max_bytes, shcache_t **out) {
         struct statvfs vfs;
         if (statvfs("/dev/shm", &vfs) == 0) {
             uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-            if (avail < max_bytes + SHM_RESERVE_BYTES) {
+            if (avail < max_bytes + SHM_RESERVE_BYTES && max_bytes > avail / 2) {
                 size_t fit = (size_t)(avail / 2);
                 if (fit < SHM_MIN_BYTES) {
                     err_set("/dev/shm has %llu MiB free, too little for a shared cache",

@@ -24,7 +24,8 @@ typedef struct {
 
 /* Attach to the segment `name` ("/pawpipe-..."), creating it with room for max_bytes of pixels when
  * it does not exist (an existing one keeps its own size). A new segment is smaller when /dev/shm is
- * (a container's 64 MiB): half of what is free there, when the full size would leave under 64 MiB.
+ * (a container's 64 MiB): at most half of what is free there, when the full size would leave under
+ * 64 MiB.
  * Fails (-1, err_msg()) when shared memory is unavailable or under 16 MiB free, or the segment has
  * another layout; the caller then keeps a private cache. */
 int shcache_open(const char *name, size_t max_bytes, shcache_t **out);

@@ -9,6 +9,7 @@ target_link_libraries(test_dataplane_unit loader_lib augmenter_lib dataplane_fix
 add_test(NAME dataplane_unit COMMAND test_dataplane_unit)
 set_tests_properties(dataplane_unit PROPERTIES LABELS "unit;pipeline" SKIP_RETURN_CODE 77 TIMEOUT 60)
 
+
 add_executable(dataplane_dryrun test_dataplane_dryrun.c)
 target_link_libraries(dataplane_dryrun trainer_lib)
 
@@ -28,4 +29,13 @@ foreach(scenario determinism badinput flow quiet late)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/dataplane_procs.sh ${CMAKE_BINARY_DIR}/bin ${scenario}
                    $<TARGET_FILE:trainer> --dry-run)
   set_tests_properties(dataplane_procs_${scenario} PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 90)
+endforeach()
+
+# dataplane_unit and dataplane_pipeline again with a 64 MiB /dev/shm of their own, as in a Docker
+# container (a mount namespace; needs root): the augmenters' shared caches must fit it.
+foreach(t unit pipeline)
+  add_test(NAME dataplane_${t}_small_shm
+           COMMAND sh -c "[ \"$(id -u)\" -eq 0 ] || { echo 'SKIP: needs root (a mount namespace)'; exit 77; }; exec unshare --mount --propagation private sh -c 'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec \"$0\"' \"$0\""
+                   $<TARGET_FILE:test_dataplane_${t}>)
+  set_tests_properties(dataplane_${t}_small_shm PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 120)
 endforeach()

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "augmenter/augmenter.h"
@@ -283,6 +284,26 @@ TEST(shared_cache_is_shared_between_processes_and_removed_by_the_last) {
     free(im.pixels);
 }
 
+/* A cache asked for more than /dev/shm can spare (a container's is 64 MiB) gets at most half of what
+ * is free there, and still works. */
+TEST(shared_cache_fits_a_small_dev_shm) {
+    struct statvfs vfs;
+    REQUIRE(statvfs("/dev/shm", &vfs) == 0);
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    char name[64];
+    snprintf(name, sizeof name, "/pawpipe-unit-big-%d", (int)getpid());
+    shcache_t *c = NULL;
+    size_t asked = (size_t)(avail + (1ull << 30));   /* more than there is */
+    REQUIRE(shcache_open(name, asked, &c) == 0);
+    shcache_stats_t st;
+    shcache_stats(c, &st);
+    EXPECT(st.max_bytes <= avail / 2 && st.max_bytes >= avail / 4);
+    img_t im = pattern_image(40, 30, 3), view;
+    EXPECT(shcache_put(c, 7, &im) == 0 && shcache_get(c, 7, &view) == 1);
+    shcache_close(&c);
+    free(im.pixels);
+}
+
 TEST(shared_cache_refuses_over_its_limit) {
     char name[64];
     snprintf(name, sizeof name, "/pawpipe-unit-full-%d", (int)getpid());
@@ -359,6 +380,7 @@ int main(int argc, char **argv) {
     RUN(worker_output_does_not_depend_on_the_cache);
     RUN(worker_marks_the_whole_batch_skipped_when_nothing_is_usable);
     RUN(shared_cache_is_shared_between_processes_and_removed_by_the_last);
+    RUN(shared_cache_fits_a_small_dev_shm);
     RUN(shared_cache_refuses_over_its_limit);
     RUN(shared_cache_replaces_a_segment_its_creator_never_finished);
     RUN(worker_with_a_shared_cache_gives_the_same_bytes);
