@@ -34,10 +34,10 @@ add_executable(test_trainer_pipeline test_trainer_pipeline.c)
 target_link_libraries(test_trainer_pipeline trainer_lib loader_lib augmenter_lib testlib Threads::Threads)
 add_dependencies(test_trainer_pipeline gen_dataset)
 add_test(NAME trainer_pipeline COMMAND test_trainer_pipeline $<TARGET_FILE:gen_dataset>)
-set_tests_properties(trainer_pipeline PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 120)
+set_tests_properties(trainer_pipeline PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 300)
 # The same on the oneDNN backend (the default of the trainer): its resumed runs must be bit-identical too,
 # with its default threads. Passive OpenMP waiting: spinning threads would starve the augmenter threads
 # of this test on 2 cores (it ran 4x slower under load).
 add_test(NAME trainer_pipeline_cpu COMMAND test_trainer_pipeline $<TARGET_FILE:gen_dataset>)
-set_tests_properties(trainer_pipeline_cpu PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 120
+set_tests_properties(trainer_pipeline_cpu PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 300
                      ENVIRONMENT "PAWPIPE_TEST_BACKEND=cpu;OMP_WAIT_POLICY=passive")
