@@ -1,10 +1,12 @@
 # A thin wrapper: everything happens in scripts/dev and CMake.
-.PHONY: all build test demo deps clean
+.PHONY: all build test test-asan demo deps clean
 all: build
 build:
 	scripts/dev build
 test:
 	scripts/dev test
+test-asan:
+	scripts/dev test-asan
 demo:
 	scripts/dev demo
 deps:

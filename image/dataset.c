@@ -158,7 +158,8 @@ int ds_index(const char *dir, const char *split, int min_classes, ds_split_t *ou
         } else snprintf(sub, sizeof sub, "%s", classes.v[k]);
         first[k] = files.n;
         if (walk(dir, sub, &files, ignored, 0) != 0) goto done;
-        qsort(files.v + first[k], files.n - first[k], sizeof *files.v, cmp_walk_order);
+        if (files.n > first[k])   /* files.v is still NULL while no file is found: no pointer sums on it */
+            qsort(files.v + first[k], files.n - first[k], sizeof *files.v, cmp_walk_order);
         out->class_count[k] = (int64_t)(files.n - first[k]);
     }
     first[classes.n] = files.n;

@@ -98,6 +98,36 @@ static int to_srgb8(VipsImage *in, VipsImage **t, VipsImage **out) {
     return 0;
 }
 
+/* A progressive JPEG sends its coefficients in scans, and libjpeg goes over every block of the image
+ * once per scan: a grey one can have 883 valid scans, so a 160 KB file of 7000x7000 pixels takes 50
+ * times as long to decode as an ordinary one (16 s here; tests/test_decode_regress.c). libjpeg's
+ * progressive script writes 6 scans for grey, 10 for colour; a JPEG of more than 100 is refused. */
+#define JPEG_MAX_SCANS 100
+
+/* The number of scans (SOS markers) of JPEG bytes, found the way libjpeg reads them: marker segments
+ * skipped by their length, a scan's entropy-coded data up to the next marker (neither a stuffed
+ * 0xFF00 nor a restart marker). Stops at EOI or at the end of the bytes. */
+static int jpeg_count_scans(const uint8_t *p, size_t n) {
+    int scans = 0;
+    size_t i = 2;   /* after SOI */
+    while (i + 1 < n) {
+        if (p[i] != 0xff || p[i + 1] == 0xff) {   /* stray bytes, fill bytes: libjpeg skips them too */
+            i++;
+            continue;
+        }
+        uint8_t m = p[i + 1];
+        i += 2;
+        if (m == 0xd9) break;                                          /* EOI */
+        if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) continue;   /* no length follows */
+        if (i + 1 >= n) break;
+        i += (size_t)p[i] << 8 | p[i + 1];
+        if (m != 0xda) continue;
+        scans++;
+        while (i + 1 < n && !(p[i] == 0xff && p[i + 1] != 0x00 && (p[i + 1] < 0xd0 || p[i + 1] > 0xd7))) i++;
+    }
+    return scans;
+}
+
 /* Run the pipeline ending at `im` into out's reused buffer (grown, never shrunk), strip by strip in
  * the calling thread: no libvips thread pool, and a region buffer small enough to be reused. */
 #define STRIP_ROWS 64
@@ -137,6 +167,22 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
         err_set("not an image: no decoder recognises these %zu bytes", len);
         return -1;
     }
+    /* Only what the data set's names promise (.jpg, .jpeg, .png), whatever the name: every other
+     * loader libvips has (WebP, TIFF, GIF, HEIF/AVIF through libheif and its codecs) is code that a
+     * file in the data folder could reach for nothing (docs/augmentation.md). */
+    int jpeg = strcmp(loader, "VipsForeignLoadJpegBuffer") == 0;
+    if (!jpeg && strcmp(loader, "VipsForeignLoadPngBuffer") != 0) {
+        const char *fmt = loader + (strncmp(loader, "VipsForeignLoad", 15) == 0 ? 15 : 0);
+        err_set("not a JPEG or PNG image (libvips reads it as %.*s): only JPEG and PNG are decoded",
+                (int)(strlen(fmt) > 6 && strcmp(fmt + strlen(fmt) - 6, "Buffer") == 0 ? strlen(fmt) - 6 : strlen(fmt)),
+                fmt);
+        return -1;
+    }
+    if (jpeg) {
+        int scans = jpeg_count_scans(bytes, len);
+        CHECK(scans <= JPEG_MAX_SCANS, "a JPEG of %d scans is over the limit of %d (it would decode for too long)",
+              scans, JPEG_MAX_SCANS);
+    }
     int rc = -1;
     VipsImage *ctx = vips_image_new();
     VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(ctx), 8);
@@ -157,10 +203,10 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
      * other formats are block-averaged by an integer factor. The result keeps between max_scale and
      * 2 x max_scale times the target size. (vips_thumbnail would add a Lanczos reduce to the exact
      * size, which costs more than the decode: see docs/augmentation.md.) Autorotation stays off:
-     * Keras (PIL) ignores EXIF orientation. fail_on=error: a truncated or corrupt file is an error,
-     * not a half-grey image. */
+     * Keras (PIL) ignores EXIF orientation. fail_on=error: a truncated file or broken tables are an
+     * error, not a half-grey image (a scan whose data stops short of the next marker is only a
+     * libjpeg warning: decoded, the rest grey, as PIL does; docs/augmentation.md). */
     double f = shrink_factor(w, h, o);
-    int jpeg = strcmp(loader, "VipsForeignLoadJpegBuffer") == 0;
     VipsImage *im = t[0], *rgb = NULL;
     if (jpeg && f >= 2.0) {
         int s = f >= 8.0 ? 8 : f >= 4.0 ? 4 : 2;

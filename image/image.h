@@ -38,7 +38,8 @@ int img_vips_fail(const char *what);
  * (both sides kept >= max_scale x the target side where the source allows, usually under twice
  * that: JPEG by libjpeg's 1/2, 1/4, 1/8 scaling, other formats by an integer block average; never
  * enlarged), grey/CMYK/16-bit/alpha converted (alpha flattened on white), EXIF orientation ignored
- * as Keras does. The header is checked before any pixel is decoded. Runs in the calling thread.
+ * as Keras does. The header is checked before any pixel is decoded (max_pixels; a JPEG of more than
+ * 100 scans, which would decode for many seconds, is refused too). Runs in the calling thread.
  * Returns 0, or -1 with err_msg() giving the reason ("not an image", "Premature end of input
  * file", "48000x48000 is over the 100000000-pixel limit"...). img_decode_file reads the file into
  * a buffer of its own, freed before it returns (loops over many files: ds_read_file into a reused

@@ -21,10 +21,6 @@ add_dependencies(test_evaluator_stream gen_dataset evaluator)
 add_test(NAME evaluator_stream COMMAND test_evaluator_stream $<TARGET_FILE:gen_dataset> $<TARGET_FILE:evaluator>)
 set_tests_properties(evaluator_stream PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TIMEOUT 90)
 
-# Under PAWPIPE_ASAN: fontconfig's process-lifetime caches are not leaks of ours.
-set_tests_properties(evaluator_metrics evaluator_stage evaluator_stream PROPERTIES
-                     ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/test_evaluator.lsan.supp")
-
 # scripts/pipeline end to end as a user runs it (a full short run, Ctrl-C, the script killed, the
 # loader killed and restarted, its file replaced or rewritten mid-run), and no process of the run
 # left after each.
