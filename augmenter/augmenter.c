@@ -28,7 +28,7 @@ typedef struct {
     void *jobs, *batches, *control;
     int frame_ok;
     zmq_msg_t frame;
-    msg_t *in, out;
+    proto_msg_t *in, out;
     sender_t *tx;
     proto_limits_t lim;
     /* totals for the summary */
@@ -41,9 +41,9 @@ typedef struct {
 
 void augmenter_config_default(augmenter_config_t *c) {
     memset(c, 0, sizeof *c);
-    c->jobs = EP_JOBS;
-    c->batches = EP_BATCHES;
-    c->control = EP_CONTROL;
+    c->jobs = SOCK_EP_JOBS;
+    c->batches = SOCK_EP_BATCHES;
+    c->control = SOCK_EP_CONTROL;
     c->cache_mb = 1024;
     c->cache_shared = "auto";
     c->max_pixels = 50000000;
@@ -116,7 +116,7 @@ static int on_job(aug_t *a, const volatile sig_atomic_t *stop) {
         err_clear();
         return 0;
     }
-    a->out.kind = MSG_BATCH;
+    a->out.kind = PROTO_BATCH;
     double c0 = cpu_thread_ms();
     int rc = sender_send(a->tx, &a->out, stop, &a->send_ms);
     a->call_cpu += cpu_thread_ms() - c0;
@@ -136,14 +136,14 @@ static int on_job(aug_t *a, const volatile sig_atomic_t *stop) {
 }
 
 static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
-    const msg_control_t *k = &a->in->control;
-    if (k->op != CTRL_END_EPOCH && k->op != CTRL_END_RUN) {
+    const proto_control_t *k = &a->in->control;
+    if (k->op != PROTO_CTRL_END_EPOCH && k->op != PROTO_CTRL_END_RUN) {
         char why[64];
-        snprintf(why, sizeof why, "a %s control is not for this socket", ctrl_op_name(k->op));
+        snprintf(why, sizeof why, "a %s control is not for this socket", proto_ctrl_name(k->op));
         net_rejected(a->net, "jobs", why);
         return 0;
     }
-    a->out.kind = MSG_CONTROL;
+    a->out.kind = PROTO_CONTROL;
     a->out.control = *k;
     double c0 = cpu_thread_ms();
     int rc = sender_send(a->tx, &a->out, stop, &a->send_ms);
@@ -152,7 +152,7 @@ static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
     if (rc == 0) {
         a->n_markers++;
         if (a->st) atomic_fetch_add(&a->st->markers, 1);
-        LOG_D("forwarded %s %" PRIu64, ctrl_op_name(k->op), k->seq);
+        LOG_D("forwarded %s %" PRIu64, proto_ctrl_name(k->op), k->seq);
     }
     return 0;
 }
@@ -166,7 +166,7 @@ static int take_control(aug_t *a) {
         err_clear();
         return 0;
     }
-    if (rc == 1 && msg_is_run_end(a->in)) {
+    if (rc == 1 && sock_is_run_end(a->in)) {
         LOG_I("the loader announced the end of the run");
         return 1;
     }
@@ -218,15 +218,15 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
             continue;
         }
         a->recv_ms += (now_s() - t0) * 1000.0;
-        if (a->in->kind == MSG_JOB) {
+        if (a->in->kind == PROTO_JOB) {
             if (!a->n_batches) a->t_first = t0;
             TRY(on_job(a, stop));
             a->t_last = now_s();
-        } else if (a->in->kind == MSG_CONTROL) {
+        } else if (a->in->kind == PROTO_CONTROL) {
             TRY(on_marker(a, stop));
         } else {
             char why[64];
-            snprintf(why, sizeof why, "a %s message is not for this socket", msg_kind_name(a->in->kind));
+            snprintf(why, sizeof why, "a %s message is not for this socket", proto_kind_name(a->in->kind));
             net_rejected(a->net, "jobs", why);
         }
     }

@@ -58,7 +58,7 @@ void worker_destroy(worker_t **w);
  * seed), counted in out->skipped, and warned about once per worker with its name and the reason.
  * When no member is usable, the batch is n_members blank images with skipped = n_members (the
  * trainer's stream drops such a batch). 0 / -1 + err_msg(). */
-int worker_do_job(worker_t *w, const msg_job_t *job, msg_batch_t *out);
+int worker_do_job(worker_t *w, const proto_job_t *job, proto_batch_t *out);
 
 typedef struct {
     int64_t decodes, decode_failures, skipped;

@@ -16,7 +16,7 @@
 #define POLL_MS 100
 
 typedef struct {
-    pbuf_t buf;
+    proto_buf_t buf;
     atomic_int busy;      /* 1 from zmq_msg_init_data until ZeroMQ calls release() */
 } slot_t;
 
@@ -24,7 +24,7 @@ struct sender {
     void *sock;
     int n;
     slot_t *slots;
-    pbuf_t spare;         /* for copied sends */
+    proto_buf_t spare;         /* for copied sends */
 };
 
 static void release(void *data, void *hint) {
@@ -60,10 +60,10 @@ void sender_destroy(sender_t **ps) {
     if (busy) {
         LOG_W("%d send buffer(s) still held by ZeroMQ: not freed", busy);   /* leak rather than corrupt */
     } else {
-        for (int i = 0; i < s->n; i++) pbuf_free(&s->slots[i].buf);
+        for (int i = 0; i < s->n; i++) proto_buf_free(&s->slots[i].buf);
         free(s->slots);
     }
-    pbuf_free(&s->spare);
+    proto_buf_free(&s->spare);
     free(s);
     *ps = NULL;
 }
@@ -91,7 +91,7 @@ static int send_frame(sender_t *s, zmq_msg_t *frame, const volatile sig_atomic_t
     }
 }
 
-int sender_send(sender_t *s, const msg_t *m, const volatile sig_atomic_t *stop, double *ms) {
+int sender_send(sender_t *s, const proto_msg_t *m, const volatile sig_atomic_t *stop, double *ms) {
     slot_t *slot = NULL;
     for (int i = 0; i < s->n && !slot; i++)
         if (!atomic_load(&s->slots[i].busy)) slot = &s->slots[i];

@@ -15,7 +15,7 @@ int sender_new(void *sock, int n_bufs, sender_t **out);   /* 0 / -1 + err_msg() 
 /* Encode m into a free buffer and send it, waiting (and noticing *stop) while the peer's queue is
  * full. Adds the time of the encode and of the send calls (not of the waits) to *ms.
  * 0 sent, 1 stopped before it could be sent, -1 error. */
-int sender_send(sender_t *s, const msg_t *m, const volatile sig_atomic_t *stop, double *ms);
+int sender_send(sender_t *s, const proto_msg_t *m, const volatile sig_atomic_t *stop, double *ms);
 
 /* Call after the socket is closed: waits (a little) for ZeroMQ to hand every buffer back. */
 void sender_destroy(sender_t **s);

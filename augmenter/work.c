@@ -125,13 +125,13 @@ static int cache_put(worker_t *w, uint64_t key, const img_t *im) {
 
 /* The cache key of a member: its file's key at this job's output size (the decode shrinks on load
  * relative to the target size, so one file decodes differently for another size). */
-static uint64_t cache_key(const msg_job_t *job, const job_member_t *m) {
+static uint64_t cache_key(const proto_job_t *job, const proto_member_t *m) {
     return rng_derive3(m->key, ((uint64_t)job->height << 32) | job->width, 0xCAC4E);
 }
 
 /* The decoded image of member k, or NULL when its file is unusable (warned about once). */
-static const img_t *member_image(worker_t *w, const msg_job_t *job, uint32_t k) {
-    const job_member_t *m = &job->members[k];
+static const img_t *member_image(worker_t *w, const proto_job_t *job, uint32_t k) {
+    const proto_member_t *m = &job->members[k];
     uint64_t key = cache_key(job, m);
     if (w->status[k] < 0) return NULL;
     if (w->status[k] == 0 && keyset_has(&w->bad, key)) {
@@ -164,7 +164,7 @@ static const img_t *member_image(worker_t *w, const msg_job_t *job, uint32_t k) 
     return &w->scratch;
 }
 
-int worker_do_job(worker_t *w, const msg_job_t *job, msg_batch_t *out) {
+int worker_do_job(worker_t *w, const proto_job_t *job, proto_batch_t *out) {
     double t0 = now_s();
     uint32_t n = job->n_members, h = job->height, wd = job->width;
     CHECK(n >= 1 && n <= PROTO_MAX_MEMBERS, "job %" PRIu64 " has %u members", job->seq, n);

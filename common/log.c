@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static char g_name[32] = "pawpipe";
-static log_level_t g_level = LOG_INFO;
+static log_level_t g_level = LOG_LEVEL_INFO;
 static _Thread_local char t_name[32];
 
 int log_parse_level(const char *name, log_level_t *out) {
@@ -28,7 +28,7 @@ int log_parse_level(const char *name, log_level_t *out) {
 void log_init(const char *process_name, const char *level_name) {
     snprintf(g_name, sizeof g_name, "%s", process_name);
     if (!level_name) level_name = getenv("PAWPIPE_LOG_LEVEL");
-    if (level_name && log_parse_level(level_name, &g_level) != 0) g_level = LOG_INFO;
+    if (level_name && log_parse_level(level_name, &g_level) != 0) g_level = LOG_LEVEL_INFO;
 }
 
 int log_setup(const char *process_name, const char *level_name) {
@@ -64,6 +64,6 @@ void log_msg(log_level_t level, const char *fmt, ...) {
 }
 
 void log_error(void) {
-    log_msg(LOG_ERROR, "%s", err_msg());
-    if (err_trail()[0]) log_msg(LOG_DEBUG, "where: %s", err_trail());
+    log_msg(LOG_LEVEL_ERROR, "%s", err_msg());
+    if (err_trail()[0]) log_msg(LOG_LEVEL_DEBUG, "where: %s", err_trail());
 }

@@ -6,7 +6,7 @@
 extern "C" {
 #endif
 
-typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+typedef enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 } log_level_t;
 
 /* Name the process (e.g. "loader") and the lowest level printed. Reads PAWPIPE_LOG_LEVEL
  * (debug|info|warn|error) when level_name is NULL. Safe to call again (tests run stages as threads). */
@@ -25,10 +25,10 @@ void log_error(void);
 /* Per-thread name override, so stages run as threads in one test process keep their own tags. */
 void log_set_thread_name(const char *name);
 
-#define LOG_D(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define LOG_I(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define LOG_W(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define LOG_E(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define LOG_D(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define LOG_I(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define LOG_W(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define LOG_E(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

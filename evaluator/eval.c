@@ -15,7 +15,7 @@
 
 void evaluator_config_default(evaluator_config_t *c) {
     memset(c, 0, sizeof *c);
-    c->checkpoints = EP_CHECKPOINTS;
+    c->checkpoints = SOCK_EP_CHECKPOINTS;
     c->split = "validation";
     c->backend = "cpu";
     c->precision = "fp32";

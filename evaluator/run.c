@@ -45,7 +45,7 @@ static void progress(session_t *s) {
 }
 
 /* Where the numbering of received checkpoints jumps, say why. */
-static void note_sequence(session_t *s, const msg_checkpoint_t *ck) {
+static void note_sequence(session_t *s, const proto_checkpoint_t *ck) {
     const char *why = "dropped at the high-water mark while we were busy, or published while we were "
                       "disconnected";
     if (s->have_last && ck->epoch == s->last_epoch + 2)
@@ -70,7 +70,7 @@ static void note_seen(session_t *s, uint64_t step, const char *path) {
 /* Account for what sock_recv (returning r) gave: -1 the socket failed (fatal); 0 nothing to score
  * (a bad frame, counted and logged, or metrics, which the checkpoint carries); 1 a checkpoint,
  * counted and noted. */
-static int take_frame(session_t *s, int r, const msg_t *m) {
+static int take_frame(session_t *s, int r, const proto_msg_t *m) {
     if (r == -2) {
         err_prepend("checkpoints socket %s", s->c->checkpoints);
         return -1;
@@ -81,7 +81,7 @@ static int take_frame(session_t *s, int r, const msg_t *m) {
         progress(s);
         return 0;
     }
-    if (m->kind != MSG_CHECKPOINT) return 0;
+    if (m->kind != PROTO_CHECKPOINT) return 0;
     s->stats.received++;
     note_sequence(s, &m->checkpoint);
     note_seen(s, m->checkpoint.step, m->checkpoint.path);
@@ -118,7 +118,7 @@ static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss
 }
 
 /* Score one checkpoint message. Same returns as score_loaded; 1 also for a checkpoint refused. */
-static int score_message(session_t *s, const msg_checkpoint_t *ck, const volatile sig_atomic_t *stop) {
+static int score_message(session_t *s, const proto_checkpoint_t *ck, const volatile sig_atomic_t *stop) {
     const evaluator_config_t *c = s->c;
     char label[64];
     snprintf(label, sizeof label, "checkpoint epoch %u", ck->epoch);
@@ -263,7 +263,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     int rc = -1;
     TRY(net_open(&c->net, c->zctx, "evaluator", &s.net));
     void *sub = NULL;
-    msg_t *msgs = calloc(2, sizeof *msgs);   /* the one being scored and the next (large: heap) */
+    proto_msg_t *msgs = calloc(2, sizeof *msgs);   /* the one being scored and the next (large: heap) */
     zmq_msg_t frames[2];
     zmq_msg_init(&frames[0]);
     zmq_msg_init(&frames[1]);
@@ -288,7 +288,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
     int64_t last_activity = now_ms(), last_work = now_ms(), t_checked = 0;   /* last_work: a message or a score */
     while (!*stop && !ended && (c->max_checkpoints <= 0 || s.stats.evaluated < (uint64_t)c->max_checkpoints)) {
         int r = sock_recv(sub, &frames[cur], &lim, &msgs[cur], POLL_MS);
-        if (r == 1 && msg_is_run_end(&msgs[cur])) {   /* after the last checkpoint, on the same socket */
+        if (r == 1 && sock_is_run_end(&msgs[cur])) {   /* after the last checkpoint, on the same socket */
             if (c->stay_after_end) continue;
             LOG_I("the trainer announced the end of the run");
             ended = 1;
@@ -330,7 +330,7 @@ int evaluator_run(const evaluator_config_t *c, const volatile sig_atomic_t *stop
             skipped++;
             cur = nx;
         }
-        const msg_checkpoint_t *ck = &msgs[cur].checkpoint;
+        const proto_checkpoint_t *ck = &msgs[cur].checkpoint;
         if (skipped) {
             s.stats.skipped += skipped;
             LOG_W("fell behind: skipping %llu queued checkpoint(s) (epoch %u onwards), scoring the newest, "

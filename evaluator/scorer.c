@@ -70,14 +70,14 @@ static void format_shape(char *buf, size_t cap, uint32_t ndim, const uint64_t *s
     if (n < cap) snprintf(buf + n, cap - n, ")");
 }
 
-int scorer_set_tensors(scorer_t *s, const msg_checkpoint_t *c) {
+int scorer_set_tensors(scorer_t *s, const proto_checkpoint_t *c) {
     CHECK(s->have_model && s->ctx);
     for (int i = 0; i < s->n_views; i++) {
         const nn_param_view_t *v = &s->views[i];
         const proto_tensor_t *t = proto_tensor_find(c, v->name);
         CHECK(t != NULL, "the checkpoint has no tensor %s", v->name);
-        CHECK(t->dtype == DT_F32, "tensor %s has dtype %d, the spec needs float32 (%d)", v->name,
-              (int)t->dtype, (int)DT_F32);
+        CHECK(t->dtype == PROTO_F32, "tensor %s has dtype %d, the spec needs float32 (%d)", v->name,
+              (int)t->dtype, (int)PROTO_F32);
         uint64_t want[4];
         int same_shape = t->ndim == (uint32_t)v->ndim;
         for (int d = 0; d < v->ndim; d++) {

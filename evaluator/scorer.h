@@ -38,7 +38,7 @@ int scorer_use_spec(scorer_t *s, const char *spec_text, const char *label, const
 /* Load the weights: from a checkpoint message, every parameter tensor matched by name, dtype, shape
  * and size (a missing, misshapen or unknown tensor refuses the checkpoint; "<name>.rms" optimizer
  * state is ignored), or from a host array of model.n_params floats. 0 / -1 + err_msg(). */
-int scorer_set_tensors(scorer_t *s, const msg_checkpoint_t *c);
+int scorer_set_tensors(scorer_t *s, const proto_checkpoint_t *c);
 int scorer_set_params(scorer_t *s, const float *params);
 
 /* Forward pass of images[0..n) (uint8 NHWC at the model's input size) into s->logits. Returns 0,

@@ -21,7 +21,7 @@ int flight_init(flight_t *f, int window) {
 
 void flight_free(flight_t *f) {
     if (f->pool)
-        for (int i = 0; i < f->window; i++) pbuf_free(&f->pool[i]);
+        for (int i = 0; i < f->window; i++) proto_buf_free(&f->pool[i]);
     free(f->items);
     free(f->pool);
     free(f->free_bufs);

@@ -37,7 +37,7 @@ typedef struct {
 typedef struct {
     item_t *items;
     int cap, head, count;
-    pbuf_t *pool;
+    proto_buf_t *pool;
     int *free_bufs, n_free, window;
 } flight_t;
 
@@ -67,7 +67,7 @@ typedef struct {
     int height, width;
     aug_params_t aug;
     size_t max_file;       /* larger files travel empty (the augmenter skips them)          */
-    msg_t *msg;            /* one msg_t (large), reused                                       */
+    proto_msg_t *msg;            /* one proto_msg_t (large), reused                                       */
     uint8_t **bufs;        /* B file buffers, grown as needed, reused                         */
     size_t *caps;
     uint32_t *ids;
@@ -79,6 +79,6 @@ typedef struct {
 int jobmaker_init(jobmaker_t *j, const ds_split_t *split, plan_t *plan, const nn_model_t *m,
                   const proto_limits_t *lim);
 void jobmaker_free(jobmaker_t *j);
-int jobmaker_make(jobmaker_t *j, const pos_t *pos, pbuf_t *out);   /* 0 / -1 + err_msg() */
+int jobmaker_make(jobmaker_t *j, const pos_t *pos, proto_buf_t *out);   /* 0 / -1 + err_msg() */
 
 #endif

@@ -46,7 +46,7 @@ void jobmaker_free(jobmaker_t *j) {
 
 /* The bytes of file id into member slot k; an unreadable or oversized file travels empty and the
  * augmenter replaces it (the loader says why once per file). */
-static void read_member(jobmaker_t *j, int k, uint32_t id, job_member_t *mem) {
+static void read_member(jobmaker_t *j, int k, uint32_t id, proto_member_t *mem) {
     const ds_file_t *f = &j->split->files[id];
     size_t len = 0;
     mem->data = NULL;
@@ -76,15 +76,15 @@ static void read_member(jobmaker_t *j, int k, uint32_t id, job_member_t *mem) {
     j->bytes_read += len;
 }
 
-int jobmaker_make(jobmaker_t *j, const pos_t *pos, pbuf_t *out) {
+int jobmaker_make(jobmaker_t *j, const pos_t *pos, proto_buf_t *out) {
     ASSERT(pos->kind == ITEM_BATCH);
-    msg_t *m = j->msg;
-    m->kind = MSG_JOB;
-    msg_job_t *job = &m->job;
+    proto_msg_t *m = j->msg;
+    m->kind = PROTO_JOB;
+    proto_job_t *job = &m->job;
     job->seq = pos->seq;
     job->epoch = pos->epoch;
     job->step = pos->step;
-    job->split = SPLIT_TRAIN;
+    job->split = PROTO_SPLIT_TRAIN;
     job->height = (uint32_t)j->height;
     job->width = (uint32_t)j->width;
     job->aug = j->aug;
@@ -92,7 +92,7 @@ int jobmaker_make(jobmaker_t *j, const pos_t *pos, pbuf_t *out) {
     job->n_members = (uint32_t)n;
     for (int k = 0; k < n; k++) {
         const ds_file_t *f = &j->split->files[j->ids[k]];
-        job_member_t *mem = &job->members[k];
+        proto_member_t *mem = &job->members[k];
         mem->id = j->ids[k];
         mem->label = (uint8_t)f->label;
         mem->seed = j->seeds[k];

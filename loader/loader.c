@@ -34,8 +34,8 @@ typedef struct {
     net_t *net;
     void *jobs, *credits, *control;
     zmq_msg_t frame;
-    msg_t *in, *tx;            /* decode and encode scratch (large), allocated once            */
-    pbuf_t scratch;            /* markers are encoded on each send                         */
+    proto_msg_t *in, *tx;            /* decode and encode scratch (large), allocated once            */
+    proto_buf_t scratch;            /* markers are encoded on each send                         */
     int end_credited;          /* END_RUN credited                                          */
     int done;                  /* ... and every item before it: the run is complete          */
     int shutdown;              /* SHUTDOWN received                                         */
@@ -50,9 +50,9 @@ void loader_config_default(loader_config_t *c) {
     c->steps_per_epoch = -1;
     c->window = 8;
     c->resend_ms = 10000;
-    c->jobs_bind = EP_JOBS_BIND;
-    c->credits_bind = EP_CREDITS_BIND;
-    c->control_bind = EP_CONTROL_BIND;
+    c->jobs_bind = SOCK_EP_JOBS_BIND;
+    c->credits_bind = SOCK_EP_CREDITS_BIND;
+    c->control_bind = SOCK_EP_CONTROL_BIND;
 }
 
 static int is_dir(const char *dir, const char *sub) {
@@ -136,7 +136,7 @@ static void teardown(loader_t *L) {
     if (L->frame_ok) zmq_msg_close(&L->frame);
     free(L->in);
     free(L->tx);
-    pbuf_free(&L->scratch);
+    proto_buf_free(&L->scratch);
     flight_free(&L->fl);
     jobmaker_free(&L->jm);
     plan_free(&L->plan);
@@ -154,7 +154,7 @@ static void publish_in_flight(loader_t *L) {
     if (n > atomic_load(&L->st->max_in_flight)) atomic_store(&L->st->max_in_flight, n);
 }
 
-static void on_start(loader_t *L, const msg_control_t *s) {
+static void on_start(loader_t *L, const proto_control_t *s) {
     geom_t g = L->own;
     if (s->epochs > 0) g.epochs = s->epochs;
     if (s->steps_per_epoch > 0) g.steps = (uint64_t)s->steps_per_epoch;
@@ -209,27 +209,27 @@ static int drain_credits(loader_t *L) {
             err_clear();
             continue;
         }
-        const msg_t *m = L->in;
-        if (m->kind == MSG_CREDIT) {
+        const proto_msg_t *m = L->in;
+        if (m->kind == PROTO_CREDIT) {
             item_t *it = L->started ? flight_find(&L->fl, ITEM_BATCH, m->credit.seq) : NULL;
             if (it && !it->acked) on_acked(L, it);
             else LOG_D("credit for %" PRIu64 ": not in flight", m->credit.seq);
-        } else if (m->kind == MSG_CONTROL) {
-            const msg_control_t *k = &m->control;
-            if (k->op == CTRL_START) {
+        } else if (m->kind == PROTO_CONTROL) {
+            const proto_control_t *k = &m->control;
+            if (k->op == PROTO_CTRL_START) {
                 on_start(L, k);
-            } else if (k->op == CTRL_END_EPOCH || k->op == CTRL_END_RUN) {
-                item_kind_t kind = k->op == CTRL_END_EPOCH ? ITEM_END_EPOCH : ITEM_END_RUN;
+            } else if (k->op == PROTO_CTRL_END_EPOCH || k->op == PROTO_CTRL_END_RUN) {
+                item_kind_t kind = k->op == PROTO_CTRL_END_EPOCH ? ITEM_END_EPOCH : ITEM_END_RUN;
                 item_t *it = L->started ? flight_find(&L->fl, kind, k->seq) : NULL;
                 if (it && !it->acked) on_acked(L, it);
-            } else if (k->op == CTRL_SHUTDOWN) {
+            } else if (k->op == PROTO_CTRL_SHUTDOWN) {
                 LOG_I("SHUTDOWN received: stopping");
                 L->shutdown = 1;
                 return 0;
             }
         } else {
             char why[64];
-            snprintf(why, sizeof why, "a %s message is not for this socket", msg_kind_name(m->kind));
+            snprintf(why, sizeof why, "a %s message is not for this socket", proto_kind_name(m->kind));
             net_rejected(L->net, "credits", why);
         }
     }
@@ -256,7 +256,7 @@ static int fill(loader_t *L) {
 }
 
 /* One frame, without blocking: 0 sent, 1 would block, -1 error. */
-static int send_frame(void *sock, const pbuf_t *b) {
+static int send_frame(void *sock, const proto_buf_t *b) {
     if (zmq_send(sock, b->data, b->len, ZMQ_DONTWAIT) >= 0) return 0;
     int e = zmq_errno();
     if (e == EAGAIN || e == EINTR) return 1;
@@ -266,8 +266,8 @@ static int send_frame(void *sock, const pbuf_t *b) {
 
 static int send_item(loader_t *L, item_t *it) {
     if (it->pos.kind == ITEM_BATCH) return send_frame(L->jobs, &L->fl.pool[it->buf]);
-    L->tx->kind = MSG_CONTROL;
-    L->tx->control = (msg_control_t){.op = it->pos.kind == ITEM_END_EPOCH ? CTRL_END_EPOCH : CTRL_END_RUN,
+    L->tx->kind = PROTO_CONTROL;
+    L->tx->control = (proto_control_t){.op = it->pos.kind == ITEM_END_EPOCH ? PROTO_CTRL_END_EPOCH : PROTO_CTRL_END_RUN,
                                      .seq = it->pos.seq, .epoch = it->pos.epoch, .epochs = L->g.epochs,
                                      .steps_per_epoch = (int32_t)L->g.steps};
     TRY(proto_encode(L->tx, &L->scratch));

@@ -1,4 +1,4 @@
-/* decode.c: one frame -> msg_t. The frame is scanned (scan.c), unpacked by msgpack-c with str and
+/* decode.c: one frame -> proto_msg_t. The frame is scanned (scan.c), unpacked by msgpack-c with str and
  * bin referenced in place, then read strictly by the typed field readers below. */
 #include <math.h>
 #include <stdarg.h>
@@ -177,13 +177,13 @@ static const msgpack_object *lookup(const msgpack_object *m, const char *k) {
     return NULL;
 }
 
-static int dec_root(const msgpack_object *root, const proto_limits_t *lim, msg_t *out) {
+static int dec_root(const msgpack_object *root, const proto_limits_t *lim, proto_msg_t *out) {
     dpath_t w = {"message", NULL, -1};
     if (root->type != MSGPACK_OBJECT_MAP) return dec_fail(&w, "not a map (got %s)", otype(root));
     const msgpack_object *k = lookup(root, "kind"), *v = lookup(root, "v");
     if (!k) return dec_fail(&w, "missing field 'kind'");
     int kind, rc = -1;
-    if (dec_enum(&w, "kind", k, proto_kind_names, MSG_CONTROL + 1, &kind) != 0) return -1;
+    if (dec_enum(&w, "kind", k, proto_kind_names, PROTO_CONTROL + 1, &kind) != 0) return -1;
     w.kind = proto_kind_names[kind];
     if (!v) return dec_fail(&w, "missing field 'v'");
     uint64_t ver;
@@ -191,20 +191,20 @@ static int dec_root(const msgpack_object *root, const proto_limits_t *lim, msg_t
     if (ver != PROTO_VERSION)
         return dec_fail(&w, "protocol version %llu, this build speaks %d", (unsigned long long)ver,
                         PROTO_VERSION);
-    switch ((msg_kind_t)kind) {
-    case MSG_JOB: rc = dec_job(root, lim, &out->job); break;
-    case MSG_BATCH: rc = dec_batch(root, lim, &out->batch); break;
-    case MSG_CREDIT: rc = dec_credit(root, &out->credit); break;
-    case MSG_CHECKPOINT: rc = dec_checkpoint(root, &out->checkpoint); break;
-    case MSG_METRICS: rc = dec_metrics(root, &out->metrics); break;
-    case MSG_CONTROL: rc = dec_control(root, &out->control); break;
+    switch ((proto_kind_t)kind) {
+    case PROTO_JOB: rc = dec_job(root, lim, &out->job); break;
+    case PROTO_BATCH: rc = dec_batch(root, lim, &out->batch); break;
+    case PROTO_CREDIT: rc = dec_credit(root, &out->credit); break;
+    case PROTO_CHECKPOINT: rc = dec_checkpoint(root, &out->checkpoint); break;
+    case PROTO_METRICS: rc = dec_metrics(root, &out->metrics); break;
+    case PROTO_CONTROL: rc = dec_control(root, &out->control); break;
     }
     if (rc != 0) return -1;
-    out->kind = (msg_kind_t)kind;
+    out->kind = (proto_kind_t)kind;
     return 0;
 }
 
-int proto_decode(const void *buf, size_t len, const proto_limits_t *lim, msg_t *out) {
+int proto_decode(const void *buf, size_t len, const proto_limits_t *lim, proto_msg_t *out) {
     proto_limits_t def;
     if (!lim) proto_limits_default(&def), lim = &def;
     CHECK(out != NULL);

@@ -45,7 +45,7 @@ static int dec_aug(const msgpack_object *o, aug_params_t *a) {
 enum { M_ID, M_LABEL, M_SEED, M_KEY, M_NAME, M_DATA, M_N };
 static const char *const member_keys[M_N] = {"id", "label", "seed", "key", "name", "data"};
 
-static int dec_member(const msgpack_object *o, int index, const proto_limits_t *lim, job_member_t *m) {
+static int dec_member(const msgpack_object *o, int index, const proto_limits_t *lim, proto_member_t *m) {
     const dpath_t w = {"job", "members", index};
     const msgpack_object *v[M_N];
     uint32_t label;
@@ -64,19 +64,19 @@ enum { J_KIND, J_V, J_SEQ, J_EPOCH, J_STEP, J_SPLIT, J_HEIGHT, J_WIDTH, J_AUG, J
 static const char *const job_keys[J_N] = {"kind",   "v",     "seq", "epoch",  "step",   "split",
                                           "height", "width", "aug", "members"};
 
-int dec_job(const msgpack_object *root, const proto_limits_t *lim, msg_job_t *out) {
+int dec_job(const msgpack_object *root, const proto_limits_t *lim, proto_job_t *out) {
     const dpath_t w = {"job", NULL, -1};
     const msgpack_object *v[J_N], *items;
     int split;
     if (dec_fields(&w, root, job_keys, J_N, v) || dec_u64(&w, "seq", v[J_SEQ], 0, UINT64_MAX, &out->seq) ||
         dec_u32(&w, "epoch", v[J_EPOCH], 0, UINT32_MAX, &out->epoch) ||
         dec_u32(&w, "step", v[J_STEP], 0, UINT32_MAX, &out->step) ||
-        dec_enum(&w, "split", v[J_SPLIT], proto_split_names, SPLIT_TEST + 1, &split) ||
+        dec_enum(&w, "split", v[J_SPLIT], proto_split_names, PROTO_SPLIT_TEST + 1, &split) ||
         dec_u32(&w, "height", v[J_HEIGHT], 1, lim->max_side, &out->height) ||
         dec_u32(&w, "width", v[J_WIDTH], 1, lim->max_side, &out->width) || dec_aug(v[J_AUG], &out->aug) ||
         dec_array(&w, "members", v[J_MEMBERS], 1, members_limit(lim), &items, &out->n_members))
         return -1;
-    out->split = (split_t)split;
+    out->split = (proto_split_t)split;
     for (uint32_t i = 0; i < out->n_members; i++)
         if (dec_member(&items[i], (int)i, lim, &out->members[i]) != 0) return -1;
     return 0;
@@ -88,7 +88,7 @@ static const char *const batch_keys[B_N] = {"kind",     "v",      "seq",    "epo
                                             "n",        "height", "width",  "channels", "images",
                                             "labels",   "ids",    "skipped", "work_ms"};
 
-int dec_batch(const msgpack_object *root, const proto_limits_t *lim, msg_batch_t *out) {
+int dec_batch(const msgpack_object *root, const proto_limits_t *lim, proto_batch_t *out) {
     const dpath_t w = {"batch", NULL, -1};
     const msgpack_object *v[B_N], *ids;
     const uint8_t *labels;

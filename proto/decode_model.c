@@ -4,7 +4,7 @@
 
 #include "proto/internal.h"
 
-int dec_credit(const msgpack_object *root, msg_credit_t *out) {
+int dec_credit(const msgpack_object *root, proto_credit_t *out) {
     static const char *const keys[] = {"kind", "v", "seq"};
     const dpath_t w = {"credit", NULL, -1};
     const msgpack_object *v[3];
@@ -36,15 +36,15 @@ static int dec_tensor(const msgpack_object *o, int index, const proto_tensor_t *
     const msgpack_object *v[4], *dims;
     int dtype;
     if (dec_fields(&w, o, keys, 4, v) || dec_str(&w, "name", v[0], t->name, sizeof t->name) ||
-        dec_enum(&w, "dtype", v[1], proto_dtype_names, DT_F32 + 1, &dtype) ||
+        dec_enum(&w, "dtype", v[1], proto_dtype_names, PROTO_F32 + 1, &dtype) ||
         dec_array(&w, "shape", v[2], 0, PROTO_MAX_DIMS, &dims, &t->ndim) ||
         dec_bin(&w, "data", v[3], SIZE_MAX, &t->data, &t->len))
         return -1;
     if (!t->name[0]) return dec_fail(&w, "name is empty");
     for (int j = 0; j < index; j++)
         if (strcmp(done[j].name, t->name) == 0) return dec_fail(&w, "name '%s' appears twice", t->name);
-    t->dtype = (dtype_t)dtype;
-    uint64_t need = dtype_size(t->dtype);
+    t->dtype = (proto_dtype_t)dtype;
+    uint64_t need = proto_dtype_size(t->dtype);
     int over = 0;
     for (uint32_t d = 0; d < t->ndim; d++) {
         char key[24];
@@ -58,7 +58,7 @@ static int dec_tensor(const msgpack_object *o, int index, const proto_tensor_t *
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%llu", d ? "x" : "",
                      (unsigned long long)t->shape[d]);
         return dec_fail(&w, "'%s' data is %zu bytes but %s [%s] needs %s%llu", t->name, t->len,
-                        dtype_name(t->dtype), shape, over ? "more than " : "",
+                        proto_dtype_name(t->dtype), shape, over ? "more than " : "",
                         over ? (unsigned long long)UINT64_MAX : (unsigned long long)need);
     }
     return 0;
@@ -68,7 +68,7 @@ enum { C_KIND, C_V, C_EPOCH, C_STEP, C_SEED, C_SPEC, C_PATH, C_METRICS, C_TENSOR
 static const char *const ckpt_keys[C_N] = {"kind", "v",    "epoch",   "step",   "seed",
                                            "spec", "path", "metrics", "tensors"};
 
-int dec_checkpoint(const msgpack_object *root, msg_checkpoint_t *out) {
+int dec_checkpoint(const msgpack_object *root, proto_checkpoint_t *out) {
     const dpath_t w = {"checkpoint", NULL, -1};
     const msgpack_object *v[C_N], *items;
     if (dec_fields(&w, root, ckpt_keys, C_N, v) ||
@@ -85,7 +85,7 @@ int dec_checkpoint(const msgpack_object *root, msg_checkpoint_t *out) {
     return 0;
 }
 
-int dec_metrics(const msgpack_object *root, msg_metrics_t *out) {
+int dec_metrics(const msgpack_object *root, proto_metrics_t *out) {
     static const char *const keys[] = {"kind", "v", "epoch", "step", "metrics"};
     const dpath_t w = {"metrics", NULL, -1};
     const msgpack_object *v[5];
@@ -99,20 +99,20 @@ enum { K_KIND, K_V, K_OP, K_SEQ, K_EPOCH, K_SKIPPED, K_EPOCHS, K_STEPS, K_N };
 static const char *const control_keys[K_N] = {"kind",  "v",       "op",     "seq",
                                               "epoch", "skipped", "epochs", "steps_per_epoch"};
 
-int dec_control(const msgpack_object *root, msg_control_t *out) {
+int dec_control(const msgpack_object *root, proto_control_t *out) {
     const dpath_t w = {"control", NULL, -1};
     const msgpack_object *v[K_N];
     int op;
     int64_t steps;
     if (dec_fields(&w, root, control_keys, K_N, v) ||
-        dec_enum(&w, "op", v[K_OP], proto_op_names, CTRL_SHUTDOWN + 1, &op) ||
+        dec_enum(&w, "op", v[K_OP], proto_op_names, PROTO_CTRL_SHUTDOWN + 1, &op) ||
         dec_u64(&w, "seq", v[K_SEQ], 0, UINT64_MAX, &out->seq) ||
         dec_u32(&w, "epoch", v[K_EPOCH], 0, UINT32_MAX, &out->epoch) ||
         dec_u32(&w, "skipped", v[K_SKIPPED], 0, UINT32_MAX, &out->skipped) ||
         dec_u32(&w, "epochs", v[K_EPOCHS], 0, UINT32_MAX, &out->epochs) ||
         dec_i64(&w, "steps_per_epoch", v[K_STEPS], -1, INT32_MAX, &steps))
         return -1;
-    out->op = (ctrl_op_t)op;
+    out->op = (proto_ctrl_t)op;
     out->steps_per_epoch = (int32_t)steps;
     return 0;
 }

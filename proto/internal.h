@@ -14,10 +14,10 @@
 #define PROTO_MAX_OBJECTS 8192
 
 /* Wire names, indexed by the enum value; NULL where the value is unused. */
-extern const char *const proto_kind_names[MSG_CONTROL + 1];
-extern const char *const proto_split_names[SPLIT_TEST + 1];
-extern const char *const proto_dtype_names[DT_F32 + 1];
-extern const char *const proto_op_names[CTRL_SHUTDOWN + 1];
+extern const char *const proto_kind_names[PROTO_CONTROL + 1];
+extern const char *const proto_split_names[PROTO_SPLIT_TEST + 1];
+extern const char *const proto_dtype_names[PROTO_F32 + 1];
+extern const char *const proto_op_names[PROTO_CTRL_SHUTDOWN + 1];
 
 /* Walk the one msgpack object at p[0..len) without building it. Checks that every length and
  * element count fits in the bytes left and that the object holds at most max_objects objects,
@@ -57,11 +57,11 @@ int dec_array(const dpath_t *w, const char *key, const msgpack_object *o, uint32
               const msgpack_object **items, uint32_t *n);
 
 /* The per-kind decoders (decode_data.c, decode_model.c); root is a map whose kind and v are checked. */
-int dec_job(const msgpack_object *root, const proto_limits_t *lim, msg_job_t *out);
-int dec_batch(const msgpack_object *root, const proto_limits_t *lim, msg_batch_t *out);
-int dec_credit(const msgpack_object *root, msg_credit_t *out);
-int dec_checkpoint(const msgpack_object *root, msg_checkpoint_t *out);
-int dec_metrics(const msgpack_object *root, msg_metrics_t *out);
-int dec_control(const msgpack_object *root, msg_control_t *out);
+int dec_job(const msgpack_object *root, const proto_limits_t *lim, proto_job_t *out);
+int dec_batch(const msgpack_object *root, const proto_limits_t *lim, proto_batch_t *out);
+int dec_credit(const msgpack_object *root, proto_credit_t *out);
+int dec_checkpoint(const msgpack_object *root, proto_checkpoint_t *out);
+int dec_metrics(const msgpack_object *root, proto_metrics_t *out);
+int dec_control(const msgpack_object *root, proto_control_t *out);
 
 #endif

@@ -9,7 +9,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h> /* before msg_kind_t: see MSG_BATCH below */
 
 #include "common/aug.h"
 
@@ -22,30 +21,26 @@
 #define PROTO_PATH_MAX 512        /* file names in jobs and checkpoints        */
 #define PROTO_SPEC_MAX 16384      /* model spec text carried in a checkpoint   */
 
+/* Every public name here starts with proto_ / PROTO_: a bare MSG_BATCH, for one, is a sendmmsg flag of
+ * glibc's <sys/socket.h>. */
 typedef enum {
-    MSG_JOB = 1,      /* loader -> augmenter: which samples make batch seq, with their bytes and seeds */
-    PROTO_MSG_BATCH,  /* augmenter -> trainer: the finished uint8 NHWC batch (spelt MSG_BATCH)          */
-    MSG_CREDIT,       /* trainer -> loader: batch seq was taken (acknowledged)                          */
-    MSG_CHECKPOINT,   /* trainer -> evaluators: weights, spec, position, training metrics               */
-    MSG_METRICS,      /* trainer -> evaluators: per-epoch or per-step training metrics                  */
-    MSG_CONTROL,      /* in-stream markers (end of epoch / run, sequenced like batches) and commands    */
-} msg_kind_t;
+    PROTO_JOB = 1,      /* loader -> augmenter: which samples make batch seq, with their bytes and seeds */
+    PROTO_BATCH,        /* augmenter -> trainer: the finished uint8 NHWC batch                          */
+    PROTO_CREDIT,       /* trainer -> loader: batch seq was taken (acknowledged)                        */
+    PROTO_CHECKPOINT,   /* trainer -> evaluators: weights, spec, position, training metrics             */
+    PROTO_METRICS,      /* trainer -> evaluators: per-epoch or per-step training metrics                */
+    PROTO_CONTROL,      /* in-stream markers (end of epoch / run, sequenced like batches) and commands  */
+} proto_kind_t;
 
-/* glibc's <sys/socket.h> (which <msgpack.h> and others include) declares an enumerator MSG_BATCH, a
- * sendmmsg flag, so ours is PROTO_MSG_BATCH, and MSG_BATCH names it in code that includes this
- * header, whichever of the two headers comes first. */
-#undef MSG_BATCH
-#define MSG_BATCH PROTO_MSG_BATCH
-
-typedef enum { SPLIT_TRAIN = 0, SPLIT_VALIDATION, SPLIT_TEST } split_t;
-typedef enum { DT_U8 = 1, DT_F32 } dtype_t;
+typedef enum { PROTO_SPLIT_TRAIN = 0, PROTO_SPLIT_VALIDATION, PROTO_SPLIT_TEST } proto_split_t;
+typedef enum { PROTO_U8 = 1, PROTO_F32 } proto_dtype_t;
 
 typedef enum {
-    CTRL_START = 1,   /* trainer -> loader on the credit socket: "send from seq on" (start or resume)   */
-    CTRL_END_EPOCH,   /* in the job/batch stream, sequenced: epoch `epoch` is complete                 */
-    CTRL_END_RUN,     /* in the job/batch stream, sequenced: no batch follows                          */
-    CTRL_SHUTDOWN,    /* anyone: stop now                                                               */
-} ctrl_op_t;
+    PROTO_CTRL_START = 1,   /* trainer -> loader on the credit socket: "send from seq on" (start or resume)   */
+    PROTO_CTRL_END_EPOCH,   /* in the job/batch stream, sequenced: epoch `epoch` is complete                 */
+    PROTO_CTRL_END_RUN,     /* in the job/batch stream, sequenced: no batch follows                          */
+    PROTO_CTRL_SHUTDOWN,    /* anyone: stop now                                                               */
+} proto_ctrl_t;
 
 typedef struct {
     uint32_t id;            /* index of the file in its split's sorted index                   */
@@ -55,17 +50,17 @@ typedef struct {
     char name[PROTO_PATH_MAX]; /* file name relative to the data set, for warnings              */
     const uint8_t *data;    /* encoded image bytes (JPEG/PNG), len bytes; may be NULL (len 0)   */
     size_t len;
-} job_member_t;
+} proto_member_t;
 
 typedef struct {
     uint64_t seq;           /* global batch number: epoch * steps_per_epoch + step              */
     uint32_t epoch, step;
-    split_t split;
+    proto_split_t split;
     uint32_t height, width; /* output size of every image                                       */
     aug_params_t aug;       /* aug.enabled == 0: plain resize                                    */
     uint32_t n_members;
-    job_member_t members[PROTO_MAX_MEMBERS];
-} msg_job_t;
+    proto_member_t members[PROTO_MAX_MEMBERS];
+} proto_job_t;
 
 typedef struct {
     uint64_t seq;
@@ -77,11 +72,11 @@ typedef struct {
     uint32_t ids[PROTO_MAX_MEMBERS];
     uint32_t skipped;       /* members replaced because their file could not be used            */
     double work_ms;         /* time the augmenter spent on this batch (decode + augment)        */
-} msg_batch_t;
+} proto_batch_t;
 
 typedef struct {
     uint64_t seq;
-} msg_credit_t;
+} proto_credit_t;
 
 typedef struct {
     char name[PROTO_NAME_MAX];
@@ -90,7 +85,7 @@ typedef struct {
 
 typedef struct {
     char name[PROTO_NAME_MAX];
-    dtype_t dtype;
+    proto_dtype_t dtype;
     uint32_t ndim;
     uint64_t shape[PROTO_MAX_DIMS];
     const uint8_t *data;    /* little-endian, product(shape) * dtype size bytes                 */
@@ -107,35 +102,35 @@ typedef struct {
     proto_metric_t metrics[PROTO_MAX_METRICS];
     uint32_t n_tensors;
     proto_tensor_t tensors[PROTO_MAX_TENSORS];
-} msg_checkpoint_t;
+} proto_checkpoint_t;
 
 typedef struct {
     uint32_t epoch;
     uint64_t step;
     uint32_t n_metrics;
     proto_metric_t metrics[PROTO_MAX_METRICS];
-} msg_metrics_t;
+} proto_metrics_t;
 
 typedef struct {
-    ctrl_op_t op;
+    proto_ctrl_t op;
     uint64_t seq;           /* START: first seq wanted; END_*: the marker's place in the stream */
     uint32_t epoch;
     uint32_t skipped;       /* END_EPOCH: files skipped in that epoch, where known              */
     uint32_t epochs;        /* START: the run's length in epochs (0: the loader's own)          */
     int32_t steps_per_epoch;/* START: -1 the loader's (spec) value, 0 one pass, >0 this many    */
-} msg_control_t;
+} proto_control_t;
 
 typedef struct {
-    msg_kind_t kind;
+    proto_kind_t kind;
     union {
-        msg_job_t job;
-        msg_batch_t batch;
-        msg_credit_t credit;
-        msg_checkpoint_t checkpoint;
-        msg_metrics_t metrics;
-        msg_control_t control;
+        proto_job_t job;
+        proto_batch_t batch;
+        proto_credit_t credit;
+        proto_checkpoint_t checkpoint;
+        proto_metrics_t metrics;
+        proto_control_t control;
     };
-} msg_t;
+} proto_msg_t;
 
 typedef struct {
     size_t max_message;       /* bytes of one frame                       (default 256 MiB) */
@@ -150,27 +145,27 @@ void proto_limits_default(proto_limits_t *lim);   /* a NULL lim anywhere below m
 typedef struct {
     uint8_t *data;
     size_t len, cap;
-} pbuf_t;
+} proto_buf_t;
 
-void pbuf_free(pbuf_t *b);
+void proto_buf_free(proto_buf_t *b);
 
 /* Encode m into out (out->len = bytes written). 0, or -1 with err_msg(). */
-int proto_encode(const msg_t *m, pbuf_t *out);
+int proto_encode(const proto_msg_t *m, proto_buf_t *out);
 
 /* Decode one frame into *out (large: keep one per process). 0, or -1 with err_msg() naming the
  * problem, e.g. "batch: images is 1000 bytes but shape 2x150x150x3 needs 135000"; after -1,
  * out->kind is 0 and the rest of *out is unspecified. Wire format: docs/protocol.md. */
-int proto_decode(const void *buf, size_t len, const proto_limits_t *lim, msg_t *out);
+int proto_decode(const void *buf, size_t len, const proto_limits_t *lim, proto_msg_t *out);
 
-const char *msg_kind_name(msg_kind_t k);   /* wire names: "job", "batch", ...; "?" when unknown */
-const char *ctrl_op_name(ctrl_op_t op);    /* "start", "end_epoch", "end_run", "shutdown"       */
-const char *dtype_name(dtype_t t);         /* "u8", "f32"                                       */
-size_t dtype_size(dtype_t t);              /* bytes per element; 0 when unknown                 */
-const char *split_name(split_t s);
-int split_parse(const char *s, split_t *out);
+const char *proto_kind_name(proto_kind_t k);   /* wire names: "job", "batch", ...; "?" when unknown */
+const char *proto_ctrl_name(proto_ctrl_t op);    /* "start", "end_epoch", "end_run", "shutdown"       */
+const char *proto_dtype_name(proto_dtype_t t);         /* "u8", "f32"                                       */
+size_t proto_dtype_size(proto_dtype_t t);              /* bytes per element; 0 when unknown                 */
+const char *proto_split_name(proto_split_t s);
+int proto_split_parse(const char *s, proto_split_t *out);
 
 /* Lookups in decoded messages: NULL / NAN when absent. */
-const proto_tensor_t *proto_tensor_find(const msg_checkpoint_t *c, const char *name);
+const proto_tensor_t *proto_tensor_find(const proto_checkpoint_t *c, const char *name);
 double proto_metric_get(const proto_metric_t *m, uint32_t n, const char *name);
 
 #endif

@@ -71,7 +71,7 @@ void sock_close(void **sock) {
     }
 }
 
-int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags) {
+int sock_send(void *sock, const proto_msg_t *m, proto_buf_t *scratch, int flags) {
     CHECK(sock != NULL && scratch != NULL);
     CHECK(flags == 0 || flags == ZMQ_DONTWAIT, "sock_send: flags %d", flags);
     TRY(proto_encode(m, scratch));
@@ -80,14 +80,14 @@ int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags) {
         int e = zmq_errno();
         if (e == EINTR) continue;
         if (e == EAGAIN && flags == ZMQ_DONTWAIT) return 1;
-        err_set("zmq_send(%s, %zu bytes): %s", msg_kind_name(m->kind), scratch->len, zmq_strerror(e));
+        err_set("zmq_send(%s, %zu bytes): %s", proto_kind_name(m->kind), scratch->len, zmq_strerror(e));
         return -1;
     }
 }
 
-int sock_announce_end(void *pub, pbuf_t *scratch, uint64_t steps, uint32_t epochs) {
-    msg_t m = {.kind = MSG_CONTROL};
-    m.control = (msg_control_t){.op = CTRL_END_RUN, .seq = steps, .epochs = epochs};
+int sock_announce_end(void *pub, proto_buf_t *scratch, uint64_t steps, uint32_t epochs) {
+    proto_msg_t m = {.kind = PROTO_CONTROL};
+    m.control = (proto_control_t){.op = PROTO_CTRL_END_RUN, .seq = steps, .epochs = epochs};
     for (int t = 0; t < SOCK_ANNOUNCE_MS; t += 100) {
         TRY(sock_send(pub, &m, scratch, ZMQ_DONTWAIT) < 0 ? -1 : 0);
         sleep_ms(100);
@@ -98,9 +98,9 @@ int sock_announce_end(void *pub, pbuf_t *scratch, uint64_t steps, uint32_t epoch
     return 0;
 }
 
-int msg_is_run_end(const msg_t *m) { return m->kind == MSG_CONTROL && m->control.op == CTRL_END_RUN; }
+int sock_is_run_end(const proto_msg_t *m) { return m->kind == PROTO_CONTROL && m->control.op == PROTO_CTRL_END_RUN; }
 
-int sock_recv(void *sock, zmq_msg_t *frame, const proto_limits_t *lim, msg_t *out, int timeout_ms) {
+int sock_recv(void *sock, zmq_msg_t *frame, const proto_limits_t *lim, proto_msg_t *out, int timeout_ms) {
     if (!sock || !frame || !out) {
         err_set("sock_recv: no socket, frame or output");
         return -2;

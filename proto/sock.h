@@ -14,16 +14,16 @@
  *   checkpoints trainer binds PUB      evaluators connect SUB  (checkpoints, metrics, the run's end)
  *   control     loader binds PUB       augmenters connect SUB  (the run's end)
  * Each can be overridden by a flag or by the environment variable named beside it. */
-#define EP_JOBS_BIND          "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS_BIND        */
-#define EP_JOBS               "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS             */
-#define EP_CREDITS_BIND       "tcp://127.0.0.1:5556"   /* PAWPIPE_CREDITS_BIND     */
-#define EP_CREDITS            "tcp://127.0.0.1:5556"   /* PAWPIPE_CREDITS          */
-#define EP_BATCHES_BIND       "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES_BIND     */
-#define EP_BATCHES            "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES          */
-#define EP_CHECKPOINTS_BIND   "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS_BIND */
-#define EP_CHECKPOINTS        "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS      */
-#define EP_CONTROL_BIND       "tcp://127.0.0.1:5559"   /* PAWPIPE_CONTROL_BIND     */
-#define EP_CONTROL            "tcp://127.0.0.1:5559"   /* PAWPIPE_CONTROL          */
+#define SOCK_EP_JOBS_BIND          "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS_BIND        */
+#define SOCK_EP_JOBS               "tcp://127.0.0.1:5555"   /* PAWPIPE_JOBS             */
+#define SOCK_EP_CREDITS_BIND       "tcp://127.0.0.1:5556"   /* PAWPIPE_CREDITS_BIND     */
+#define SOCK_EP_CREDITS            "tcp://127.0.0.1:5556"   /* PAWPIPE_CREDITS          */
+#define SOCK_EP_BATCHES_BIND       "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES_BIND     */
+#define SOCK_EP_BATCHES            "tcp://127.0.0.1:5557"   /* PAWPIPE_BATCHES          */
+#define SOCK_EP_CHECKPOINTS_BIND   "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS_BIND */
+#define SOCK_EP_CHECKPOINTS        "tcp://127.0.0.1:5558"   /* PAWPIPE_CHECKPOINTS      */
+#define SOCK_EP_CONTROL_BIND       "tcp://127.0.0.1:5559"   /* PAWPIPE_CONTROL_BIND     */
+#define SOCK_EP_CONTROL            "tcp://127.0.0.1:5559"   /* PAWPIPE_CONTROL          */
 
 /* A connecting socket whose peer is gone tries again after 100 ms, doubling up to this: a stage
  * waiting for a crashed peer to come back costs next to no CPU (and no storm of name lookups). */
@@ -53,21 +53,21 @@ void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind, s
 /* Encode m with scratch and send it as one frame. flags: 0 or ZMQ_DONTWAIT.
  * Returns 0, 1 when ZMQ_DONTWAIT and the send would block, or -1 with err_msg(). A blocking send
  * retries after EINTR, so a caller that must notice a stop flag should use ZMQ_DONTWAIT. */
-int sock_send(void *sock, const msg_t *m, pbuf_t *scratch, int flags);
+int sock_send(void *sock, const proto_msg_t *m, proto_buf_t *scratch, int flags);
 
 /* Publish the end of the run (CONTROL END_RUN with seq = the run's steps, epochs) on pub, every 100
  * ms for SOCK_ANNOUNCE_MS, then wait up to that long more for ZeroMQ to hand the messages over.
  * 0 / -1 + err_msg(). */
-int sock_announce_end(void *pub, pbuf_t *scratch, uint64_t steps, uint32_t epochs);
+int sock_announce_end(void *pub, proto_buf_t *scratch, uint64_t steps, uint32_t epochs);
 
 /* 1 when m is the end of the run as announced on a PUB socket (CONTROL END_RUN), else 0. */
-int msg_is_run_end(const msg_t *m);
+int sock_is_run_end(const proto_msg_t *m);
 
 /* Receive one frame into *frame (initialised by the caller once with zmq_msg_init and closed once
  * at the end; this function reuses it) and decode it into *out, which points into *frame.
  * timeout_ms < 0 waits for ever. Returns 1 with a message, 0 on timeout (or EINTR), -1 when the
  * frame could not be decoded (err_msg() says why; the socket is fine, go on), -2 when the socket
  * itself failed (e.g. the context was terminated). */
-int sock_recv(void *sock, zmq_msg_t *frame, const proto_limits_t *lim, msg_t *out, int timeout_ms);
+int sock_recv(void *sock, zmq_msg_t *frame, const proto_limits_t *lim, proto_msg_t *out, int timeout_ms);
 
 #endif

@@ -12,22 +12,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static msg_t m, again;
-    static pbuf_t buf;
+    static proto_msg_t m, again;
+    static proto_buf_t buf;
     proto_limits_t lim;
     proto_limits_default(&lim);
     lim.max_message = 1 << 20;
     if (proto_decode(data, size, &lim, &m) != 0) return 0;
     if (proto_encode(&m, &buf) != 0) {
-        fprintf(stderr, "accepted %s does not encode: %s\n", msg_kind_name(m.kind), err_msg());
+        fprintf(stderr, "accepted %s does not encode: %s\n", proto_kind_name(m.kind), err_msg());
         abort();
     }
     if (proto_decode(buf.data, buf.len, &lim, &again) != 0) {
-        fprintf(stderr, "re-encoded %s does not decode: %s\n", msg_kind_name(m.kind), err_msg());
+        fprintf(stderr, "re-encoded %s does not decode: %s\n", proto_kind_name(m.kind), err_msg());
         abort();
     }
     if (!msg_equal(&m, &again)) {
-        fprintf(stderr, "re-encoded %s decodes differently\n", msg_kind_name(m.kind));
+        fprintf(stderr, "re-encoded %s decodes differently\n", proto_kind_name(m.kind));
         abort();
     }
     return 0;

@@ -217,10 +217,10 @@ int main(int argc, char **argv) {
     side_t push = {.name = "batches", .endpoint = batches, .type = ZMQ_PUSH},
            sub = {.name = "checkpoints", .endpoint = sub_ep, .type = ZMQ_SUB};
     int status = 1;
-    msg_t *m = calloc(1, sizeof *m);
+    proto_msg_t *m = calloc(1, sizeof *m);
     size_t image_bytes = (size_t)batch * (size_t)height * (size_t)width * 3;
     uint8_t *images = probe ? NULL : malloc(image_bytes);
-    pbuf_t enc = {0};
+    proto_buf_t enc = {0};
     zmq_msg_t in;
     zmq_msg_init(&in);
     if (!ctx || !m || (!probe && !images)) {
@@ -242,8 +242,8 @@ int main(int argc, char **argv) {
     for (uint64_t i = 0; !g_stop && now_s() < t_end; i++) {
         if (!probe) {
             uint64_t seq = i % (uint64_t)seqs;
-            msg_batch_t *b = &m->batch;
-            m->kind = MSG_BATCH;
+            proto_batch_t *b = &m->batch;
+            m->kind = PROTO_BATCH;
             memset(b, 0, sizeof *b);
             b->seq = seq;
             b->epoch = steps > 0 ? (uint32_t)(seq / (uint64_t)steps) : 0;
@@ -324,7 +324,7 @@ done:
     close_side(&push);
     close_side(&sub);
     if (ctx) zmq_ctx_term(ctx);
-    pbuf_free(&enc);
+    proto_buf_free(&enc);
     free(images);
     free(m);
     return status;

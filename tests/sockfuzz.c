@@ -104,34 +104,34 @@ static shape_t shape = {32, 32, 3, 6};
 static uint8_t *pixels;        /* room for any batch made here */
 #define PIXELS_MAX (260u * 64 * 64 * 4)
 
-static void encode(const msg_t *m, buf_t *out) {
-    static pbuf_t pb;
+static void encode(const proto_msg_t *m, buf_t *out) {
+    static proto_buf_t pb;
     if (proto_encode(m, &pb) != 0) die("proto_encode failed");
     out->len = 0;
     put(out, pb.data, pb.len);
 }
 
-static void control(msg_t *m, ctrl_op_t op, uint64_t seq) {
+static void control(proto_msg_t *m, proto_ctrl_t op, uint64_t seq) {
     memset(m, 0, sizeof *m);
-    m->kind = MSG_CONTROL;
-    m->control = (msg_control_t){.op = op, .seq = seq, .epoch = (uint32_t)below(10), .epochs = 3, .steps_per_epoch = -1};
+    m->kind = PROTO_CONTROL;
+    m->control = (proto_control_t){.op = op, .seq = seq, .epoch = (uint32_t)below(10), .epochs = 3, .steps_per_epoch = -1};
 }
 
 /* A valid message of any kind (only to be broken: never sent as it is). */
 static void valid_any(buf_t *out) {
-    msg_t *m = calloc(1, sizeof *m);
+    proto_msg_t *m = calloc(1, sizeof *m);
     if (!m) die("out of memory");
     int k = (int)below(N_SAMPLES + 4);
     if (k < N_SAMPLES) sample_msg(k, m);
     else if (k == N_SAMPLES) sample_batch(m, below(100), 1 + below(shape.batch), shape.h, shape.w, shape.c, pixels);
-    else if (k == N_SAMPLES + 1) m->kind = MSG_CREDIT, m->credit.seq = below(1000);
-    else control(m, k == N_SAMPLES + 2 ? CTRL_END_RUN : CTRL_SHUTDOWN, below(1000));
+    else if (k == N_SAMPLES + 1) m->kind = PROTO_CREDIT, m->credit.seq = below(1000);
+    else control(m, k == N_SAMPLES + 2 ? PROTO_CTRL_END_RUN : PROTO_CTRL_SHUTDOWN, below(1000));
     encode(m, out);
     free(m);
 }
 
 static int decodes(const buf_t *b) {
-    static msg_t *m;
+    static proto_msg_t *m;
     if (!m && !(m = malloc(sizeof *m))) die("out of memory");
     proto_limits_t lim;
     proto_limits_default(&lim);
@@ -414,7 +414,7 @@ static int invalid(int cls, buf_t *out, uint64_t *decoded_fine) {
 /* A message that decodes and that the trainer's stream rejects whatever its state (trainer/stream.c:
  * the shape is checked first; a seq 2^40 on is beyond any window; other kinds are rejected). */
 static void semantic(int cls, buf_t *out) {
-    msg_t *m = calloc(1, sizeof *m);
+    proto_msg_t *m = calloc(1, sizeof *m);
     if (!m) die("out of memory");
     uint64_t far = (1ull << 40) + below(1000000);
     if (cls == S_SHAPE) {
@@ -433,7 +433,7 @@ static void semantic(int cls, buf_t *out) {
         static const int kinds[] = {0, 1, 3, 4, 5};   /* job, job, credit, checkpoint, metrics */
         sample_msg(kinds[below(5)], m);
     } else {
-        control(m, below(2) ? CTRL_END_EPOCH : CTRL_END_RUN, far);
+        control(m, below(2) ? PROTO_CTRL_END_EPOCH : PROTO_CTRL_END_RUN, far);
     }
     encode(m, out);
     free(m);
@@ -463,9 +463,9 @@ static void send_one(target_t *t, int cls) {
         int parts = 2 + (int)below(3);
         for (int i = 0; i < parts; i++) {
             if (i == 0 && below(2)) {
-                msg_t *m = calloc(1, sizeof *m);
+                proto_msg_t *m = calloc(1, sizeof *m);
                 if (t->batches) sample_batch(m, (1ull << 40) + below(1000), 1, shape.h, shape.w, shape.c, pixels);
-                else m->kind = MSG_CREDIT, m->credit.seq = (1ull << 62) + below(1000);
+                else m->kind = PROTO_CREDIT, m->credit.seq = (1ull << 62) + below(1000);
                 encode(m, &b);
                 free(m);
             } else if (below(3) == 0) {

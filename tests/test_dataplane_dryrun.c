@@ -31,8 +31,8 @@ static int pausing_consumer(const trainer_config_t *c, int after, int pause_ms) 
     tstream_t *ts = NULL;
     int rc = tstream_open(&sc, &ts), taken = 0;
     while (rc == 0) {
-        const msg_batch_t *b;
-        const msg_control_t *k;
+        const proto_batch_t *b;
+        const proto_control_t *k;
         int ev = tstream_next(ts, &proc_stop, &b, &k);
         if (ev < 0) rc = -1;
         if (ev <= 0 || ev == TS_END_RUN) break;

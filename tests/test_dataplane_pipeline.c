@@ -211,7 +211,7 @@ static int capture_dry_run(const trainer_config_t *c, char **text) {
 }
 
 /* The dry run's line for a batch, for consumers written here. */
-static void batch_line(const msg_batch_t *b, char *out, size_t cap) {
+static void batch_line(const proto_batch_t *b, char *out, size_t cap) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
     EVP_Digest(b->images, b->images_len, md, &md_len, EVP_sha256(), NULL);
@@ -230,8 +230,8 @@ static tstream_config_t stream_config(const eps_t *e, int window, uint32_t max_b
 }
 
 /* The next batch, past the ends of epochs: TS_BATCH with *b, or how the stream ended. */
-static int next_batch(tstream_t *ts, const msg_batch_t **b) {
-    const msg_control_t *k;
+static int next_batch(tstream_t *ts, const proto_batch_t **b) {
+    const proto_control_t *k;
     int ev;
     while ((ev = tstream_next(ts, &g_consumer_stop, b, &k)) == TS_END_EPOCH) {}
     return ev;
@@ -371,7 +371,7 @@ TEST(a_consumer_that_stops_reading_stops_the_pipeline) {
     int taken = 0, ev;
     uint64_t sent_a = 0, sent_b = 0, aug_a = 0, aug_b = 0;
     int in_flight_max_pause = 0;
-    const msg_batch_t *b;
+    const proto_batch_t *b;
     while ((ev = next_batch(ts, &b)) == TS_BATCH) {
         batch_line(b, line, sizeof line);
         strcat(text, line);
@@ -423,7 +423,7 @@ TEST(a_new_start_restarts_the_stream_where_the_trainer_asks) {
         for (int t = 0; t < 50 && tstream_open(&sc, &ts) != 0; t++) sleep_ms(50);   /* the old socket lets go of the port */
         REQUIRE(ts != NULL);
         int taken = 0;
-        const msg_batch_t *b;
+        const proto_batch_t *b;
         while ((ev = next_batch(ts, &b)) == TS_BATCH) {
             if (round == 1) {
                 batch_line(b, line, sizeof line);
@@ -468,8 +468,8 @@ TEST(a_batch_without_a_usable_file_is_dropped_not_stuck) {
     int batches = 0, epochs = 0, ev;
     unsigned skipped[2] = {0, 0};
     for (;;) {
-        const msg_batch_t *b;
-        const msg_control_t *k;
+        const proto_batch_t *b;
+        const proto_control_t *k;
         ev = tstream_next(ts, &g_consumer_stop, &b, &k);
         if (ev == TS_BATCH) {
             batches++;

@@ -110,12 +110,12 @@ TEST(flight_holds_at_most_window_jobs) {
 
 /* One job over in-memory files: good ones, then every bad case. */
 typedef struct {
-    msg_job_t job;
+    proto_job_t job;
     uint8_t *bytes[PROTO_MAX_MEMBERS];
 } test_job_t;
 
 static void add_member(test_job_t *t, const char *name, uint8_t *data, size_t len, uint32_t id) {
-    job_member_t *m = &t->job.members[t->job.n_members];
+    proto_member_t *m = &t->job.members[t->job.n_members];
     t->bytes[t->job.n_members++] = data;
     m->id = id;
     m->label = (uint8_t)(id % 2);
@@ -166,7 +166,7 @@ TEST(worker_replaces_bad_members_and_says_so_once) {
         if (i != 1) REQUIRE(t->job.members[i].data != NULL);
     worker_t *w = NULL;
     REQUIRE(worker_new(64 << 20, NULL, 100000, &w) == 0);   /* 400x300 = 120000 pixels: over */
-    msg_batch_t b;
+    proto_batch_t b;
     REQUIRE(worker_do_job(w, &t->job, &b) == 0);
     EXPECT(b.n == 11);                 /* the batch stays full */
     EXPECT(b.skipped == 4);            /* empty, truncated, text, over the limit */
@@ -201,7 +201,7 @@ TEST(worker_output_does_not_depend_on_the_cache) {
     REQUIRE(worker_new(8000, NULL, 100000, &tiny) == 0);   /* room for one or two images: over its limit */
     size_t bytes = (size_t)t->job.n_members * 24 * 24 * 3;
     uint8_t *ref = malloc(bytes);
-    msg_batch_t b;
+    proto_batch_t b;
     REQUIRE(worker_do_job(cached, &t->job, &b) == 0);
     memcpy(ref, b.images, bytes);
     REQUIRE(worker_do_job(cached, &t->job, &b) == 0);   /* from the cache */
@@ -233,7 +233,7 @@ TEST(worker_marks_the_whole_batch_skipped_when_nothing_is_usable) {
     add_member(t, "b.jpg", (uint8_t *)strdup("nope"), 4, 1);
     worker_t *w = NULL;
     REQUIRE(worker_new(1 << 20, NULL, 1000000, &w) == 0);
-    msg_batch_t b;
+    proto_batch_t b;
     REQUIRE(worker_do_job(w, &t->job, &b) == 0);
     EXPECT(b.n == 2);
     EXPECT(b.skipped == 2);   /* all of them: the trainer's stream drops it */
@@ -347,7 +347,7 @@ TEST(worker_with_a_shared_cache_gives_the_same_bytes) {
     REQUIRE(worker_new(64 << 20, name, 100000, &sh2) == 0);
     size_t bytes = (size_t)t->job.n_members * 24 * 24 * 3;
     uint8_t *ref = malloc(bytes);
-    msg_batch_t b;
+    proto_batch_t b;
     REQUIRE(worker_do_job(priv, &t->job, &b) == 0);
     memcpy(ref, b.images, bytes);
     REQUIRE(worker_do_job(sh1, &t->job, &b) == 0);

@@ -120,13 +120,13 @@ TEST(scan_count_reads_real_jpegs_as_libjpeg_does) {
  * member is replaced, warned about and counted once, and the next job decodes nothing again. (A
  * hang would show as the test's ctest TIMEOUT; the tests time nothing themselves.) */
 typedef struct {
-    msg_job_t job;
+    proto_job_t job;
     uint8_t *bytes[PROTO_MAX_MEMBERS];
 } test_job_t;
 
 static void add_member(test_job_t *t, const char *name, uint8_t *data, size_t len) {
     uint32_t id = t->job.n_members;
-    job_member_t *m = &t->job.members[id];
+    proto_member_t *m = &t->job.members[id];
     t->bytes[t->job.n_members++] = data;
     m->id = id;
     m->label = (uint8_t)(id % 2);
@@ -168,7 +168,7 @@ TEST(augmenter_skips_and_counts_every_finding) {
 
     worker_t *w = NULL;
     REQUIRE(worker_new(16 << 20, NULL, AUGMENTER_MAX_PIXELS, &w) == 0);
-    msg_batch_t b;
+    proto_batch_t b;
     REQUIRE(worker_do_job(w, &t->job, &b) == 0);
     EXPECT(b.n == 5 && b.skipped == 4);
     for (uint32_t i = 0; i < 5; i++) EXPECT(b.ids[i] == 0);   /* every bad member replaced by the good one */

@@ -1,5 +1,5 @@
 /* test_evaluator_stream.c: the evaluator following a checkpoint stream. The test plays the trainer: it
- * publishes MSG_CHECKPOINT messages as the trainer does (spec, epoch, step, metrics, tensors named as
+ * publishes PROTO_CHECKPOINT messages as the trainer does (spec, epoch, step, metrics, tensors named as
  * nn_param_views) on an XPUB socket, which also tells it when a subscriber has joined. The evaluator
  * runs as a thread over inproc:// in the test's ZeroMQ context, or as a process over tcp://. */
 #include <errno.h>
@@ -33,17 +33,17 @@ static void *g_zctx;
 static const char *g_evaluator;
 static nn_param_view_t g_views[NN_MAX_LAYERS * 2];
 static int g_n_views;
-static pbuf_t g_scratch;
-static msg_t *g_msg;
+static proto_buf_t g_scratch;
+static proto_msg_t *g_msg;
 static int g_endpoint_no;
 
 /* ---- the publisher (the trainer's side) ------------------------------------------------------ */
 
 /* A checkpoint message of the fixture's model as the trainer publishes it. */
-static msg_checkpoint_t *checkpoint_msg(uint32_t epoch) {
+static proto_checkpoint_t *checkpoint_msg(uint32_t epoch) {
     memset(g_msg, 0, sizeof *g_msg);
-    g_msg->kind = MSG_CHECKPOINT;
-    msg_checkpoint_t *c = &g_msg->checkpoint;
+    g_msg->kind = PROTO_CHECKPOINT;
+    proto_checkpoint_t *c = &g_msg->checkpoint;
     c->epoch = epoch;
     c->step = 10ull * epoch;
     c->seed = 7;
@@ -58,7 +58,7 @@ static msg_checkpoint_t *checkpoint_msg(uint32_t epoch) {
     for (int i = 0; i < g_n_views; i++) {
         proto_tensor_t *t = &c->tensors[i];
         snprintf(t->name, sizeof t->name, "%.*s", PROTO_NAME_MAX - 1, g_views[i].name);
-        t->dtype = DT_F32;
+        t->dtype = PROTO_F32;
         t->ndim = (uint32_t)g_views[i].ndim;
         for (int d = 0; d < g_views[i].ndim; d++) t->shape[d] = (uint64_t)g_views[i].shape[d];
         t->data = (const uint8_t *)(fx.params + g_views[i].offset);
@@ -358,7 +358,7 @@ TEST(refuses_what_does_not_fit_and_goes_on) {
     REQUIRE(wait_subscribed(pub) == 0);
     uint64_t n = 0;
 
-    msg_checkpoint_t *c = checkpoint_msg(1);   /* a spec that does not parse */
+    proto_checkpoint_t *c = checkpoint_msg(1);   /* a spec that does not parse */
     snprintf(c->spec, sizeof c->spec, "[model]\nname = broken\n[conv2d_1]\ntype = conv3d\n");
     REQUIRE(publish_msg(pub) == 0);
     REQUIRE(wait_handled(&t, ++n) == 0);
@@ -388,7 +388,7 @@ TEST(refuses_what_does_not_fit_and_goes_on) {
     REQUIRE(wait_handled(&t, ++n) == 0);
 
     memset(g_msg, 0, sizeof *g_msg);            /* another kind of message: ignored */
-    g_msg->kind = MSG_METRICS;
+    g_msg->kind = PROTO_METRICS;
     g_msg->metrics.epoch = 5;
     REQUIRE(publish_msg(pub) == 0);
 
@@ -527,7 +527,7 @@ int main(int argc, char **argv) {
     RUN(scores_a_lost_checkpoint_from_its_file);
     RUN(killed_process_does_not_disturb_the_publisher);
     fx_free(&fx);
-    pbuf_free(&g_scratch);
+    proto_buf_free(&g_scratch);
     free(g_msg);
     zmq_ctx_term(g_zctx);
     return TEST_SUMMARY();

@@ -9,8 +9,8 @@
 #include "test.h"
 #include "test_proto_samples.h"
 
-static msg_t g_in, g_out; /* large: one of each, reused */
-static pbuf_t g_buf;
+static proto_msg_t g_in, g_out; /* large: one of each, reused */
+static proto_buf_t g_buf;
 
 /* Encode sample i into g_buf. */
 static int encode_sample(int i) {
@@ -219,7 +219,7 @@ TEST(decoding_is_zero_copy) {
 
 TEST(buffer_grows_and_is_reused) {
     static uint8_t px[32 * 150 * 150 * 3];
-    pbuf_t b = {0};
+    proto_buf_t b = {0};
     sample_batch(&g_in, 1, 32, 150, 150, 3, px);
     REQUIRE(proto_encode(&g_in, &b) == 0);
     size_t cap = b.cap, big = b.len;
@@ -232,9 +232,9 @@ TEST(buffer_grows_and_is_reused) {
     sample_batch(&g_in, 2, 32, 150, 150, 3, px);
     REQUIRE(proto_encode(&g_in, &b) == 0);
     EXPECT(b.len == big && b.cap == cap && b.data == data);
-    pbuf_free(&b);
+    proto_buf_free(&b);
     EXPECT(b.data == NULL && b.cap == 0);
-    pbuf_free(&b);
+    proto_buf_free(&b);
 }
 
 TEST(truncated_at_every_offset) {
@@ -558,13 +558,13 @@ TEST(garbage_and_mutated_bytes) {
                 mutants++;
                 if (proto_decode(p, g_buf.len, NULL, &g_out) != 0) continue;
                 ok++;
-                if (g_out.kind == MSG_JOB) {
+                if (g_out.kind == PROTO_JOB) {
                     EXPECT(g_out.job.n_members >= 1 && g_out.job.n_members <= PROTO_MAX_MEMBERS);
                     for (uint32_t k = 0; k < g_out.job.n_members; k++)
                         EXPECT(!g_out.job.members[k].len || (g_out.job.members[k].data >= p &&
                                g_out.job.members[k].data + g_out.job.members[k].len <= p + g_buf.len));
                 }
-                if (g_out.kind == MSG_BATCH)
+                if (g_out.kind == PROTO_BATCH)
                     EXPECT(g_out.batch.images >= p &&
                            g_out.batch.images + g_out.batch.images_len <= p + g_buf.len);
             }
@@ -598,13 +598,13 @@ TEST(encoder_refuses_inconsistent_messages) {
 }
 
 TEST(names) {
-    EXPECT(strcmp(msg_kind_name(MSG_BATCH), "batch") == 0 && strcmp(msg_kind_name(0), "?") == 0);
-    EXPECT(strcmp(msg_kind_name(99), "?") == 0 && strcmp(ctrl_op_name(CTRL_END_RUN), "end_run") == 0);
-    EXPECT(strcmp(dtype_name(DT_F32), "f32") == 0 && dtype_size(DT_U8) == 1 && dtype_size(0) == 0);
-    split_t s;
-    EXPECT(split_parse("validation", &s) == 0 && s == SPLIT_VALIDATION);
-    EXPECT(strcmp(split_name(s), "validation") == 0);
-    EXPECT(split_parse("val", &s) != 0);
+    EXPECT(strcmp(proto_kind_name(PROTO_BATCH), "batch") == 0 && strcmp(proto_kind_name(0), "?") == 0);
+    EXPECT(strcmp(proto_kind_name(99), "?") == 0 && strcmp(proto_ctrl_name(PROTO_CTRL_END_RUN), "end_run") == 0);
+    EXPECT(strcmp(proto_dtype_name(PROTO_F32), "f32") == 0 && proto_dtype_size(PROTO_U8) == 1 && proto_dtype_size(0) == 0);
+    proto_split_t s;
+    EXPECT(proto_split_parse("validation", &s) == 0 && s == PROTO_SPLIT_VALIDATION);
+    EXPECT(strcmp(proto_split_name(s), "validation") == 0);
+    EXPECT(proto_split_parse("val", &s) != 0);
 }
 
 /* A full-size batch (32x150x150x3, 2 MB of pixels) survives the round trip byte for byte; the
@@ -669,6 +669,6 @@ int main(int argc, char **argv) {
     RUN(names);
     RUN(full_size_batch_round_trip);
     msgpack_sbuffer_destroy(&g_sb);
-    pbuf_free(&g_buf);
+    proto_buf_free(&g_buf);
     return TEST_SUMMARY();
 }

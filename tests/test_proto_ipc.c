@@ -22,13 +22,13 @@
 #define BATCH_SEQ 77
 
 static char g_dir[256], g_up[300], g_down[300]; /* ipc endpoints: child -> parent, parent -> child */
-static msg_t g_msg, g_want;
+static proto_msg_t g_msg, g_want;
 static uint8_t g_px[32 * 150 * 150 * 3], g_px_want[sizeof g_px];
 
 /* The child: returns its exit code (0 when the parent's credit named the batch). */
 static int child(void) {
     int code = 10;
-    pbuf_t buf = {0};
+    proto_buf_t buf = {0};
     void *ctx = zmq_ctx_new();
     void *push = ctx ? sock_connect(ctx, ZMQ_PUSH, g_up, 0) : NULL;
     void *pull = push ? sock_connect(ctx, ZMQ_PULL, g_down, 0) : NULL;
@@ -41,13 +41,13 @@ static int child(void) {
     if (sock_send(push, &g_msg, &buf, 0) != 0) goto done;
     sample_batch(&g_msg, BATCH_SEQ, 32, 150, 150, 3, g_px);
     if (sock_send(push, &g_msg, &buf, 0) != 0) goto done;
-    g_msg = (msg_t){.kind = MSG_CONTROL, .control = {.op = CTRL_END_RUN, .seq = BATCH_SEQ + 1, .epoch = 11}};
+    g_msg = (proto_msg_t){.kind = PROTO_CONTROL, .control = {.op = PROTO_CTRL_END_RUN, .seq = BATCH_SEQ + 1, .epoch = 11}};
     if (sock_send(push, &g_msg, &buf, 0) != 0) goto done;
     code = 13;
     zmq_msg_t frame;
     zmq_msg_init(&frame);
     int rc = sock_recv(pull, &frame, NULL, &g_msg, WAIT_MS);
-    if (rc == 1 && g_msg.kind == MSG_CREDIT && g_msg.credit.seq == BATCH_SEQ) code = 0;
+    if (rc == 1 && g_msg.kind == PROTO_CREDIT && g_msg.credit.seq == BATCH_SEQ) code = 0;
     else fprintf(stderr, "  child: sock_recv %d (%s)\n", rc, rc < 0 ? err_msg() : "");
     zmq_msg_close(&frame);
 done:
@@ -55,7 +55,7 @@ done:
     sock_close(&pull);
     sock_close(&push);
     if (ctx) zmq_ctx_term(ctx);
-    pbuf_free(&buf);
+    proto_buf_free(&buf);
     return code;
 }
 
@@ -70,7 +70,7 @@ TEST(two_processes_push_pull_and_credit) {
     void *push = sock_bind(ctx, ZMQ_PUSH, g_down, 4);
     zmq_msg_t frame;
     zmq_msg_init(&frame);
-    pbuf_t buf = {0};
+    proto_buf_t buf = {0};
     if (!pull || !push) fprintf(stderr, "  %s\n", err_msg());
     EXPECT(pull && push);
     /* The child sends, in order: a bad frame, a multi-part message, a job, a batch, END_RUN. The first
@@ -90,15 +90,15 @@ TEST(two_processes_push_pull_and_credit) {
         case 1: EXPECT(rc == -1 && strstr(err_msg(), "multi-part message (2 parts)")); break;
         case 2:
             sample_msg(0, &g_want);
-            EXPECT(rc == 1 && g_msg.kind == MSG_JOB && msg_equal(&g_want, &g_msg));
+            EXPECT(rc == 1 && g_msg.kind == PROTO_JOB && msg_equal(&g_want, &g_msg));
             EXPECT(rc == 1 && g_msg.job.members[0].data >= lo && g_msg.job.members[0].data < hi); /* in place */
             break;
         case 3:
             sample_batch(&g_want, BATCH_SEQ, 32, 150, 150, 3, g_px_want);
-            EXPECT(rc == 1 && g_msg.kind == MSG_BATCH && msg_equal(&g_want, &g_msg));
+            EXPECT(rc == 1 && g_msg.kind == PROTO_BATCH && msg_equal(&g_want, &g_msg));
             break;
         case 4:
-            EXPECT(rc == 1 && g_msg.kind == MSG_CONTROL && g_msg.control.op == CTRL_END_RUN &&
+            EXPECT(rc == 1 && g_msg.kind == PROTO_CONTROL && g_msg.control.op == PROTO_CTRL_END_RUN &&
                    g_msg.control.seq == BATCH_SEQ + 1 && g_msg.control.epoch == 11);
             break;
         }
@@ -106,7 +106,7 @@ TEST(two_processes_push_pull_and_credit) {
     if (ok) {
         fprintf(stderr, "  received 5 frames in %.1f ms\n", now_ms() - t0);
         /* the credit, without blocking on a peer that may be gone: retried until the deadline */
-        g_msg = (msg_t){.kind = MSG_CREDIT, .credit = {.seq = BATCH_SEQ}};
+        g_msg = (proto_msg_t){.kind = PROTO_CREDIT, .credit = {.seq = BATCH_SEQ}};
         double end = now_ms() + WAIT_MS;
         int rc;
         while ((rc = sock_send(push, &g_msg, &buf, ZMQ_DONTWAIT)) == 1 && now_ms() < end) {
@@ -125,7 +125,7 @@ TEST(two_processes_push_pull_and_credit) {
     sock_close(&push);
     EXPECT(pull == NULL && push == NULL);
     zmq_ctx_term(ctx);
-    pbuf_free(&buf);
+    proto_buf_free(&buf);
 }
 
 /* Nobody sends: sock_recv returns 0 after about the timeout. */
@@ -154,7 +154,7 @@ TEST(send_would_block) {
     snprintf(ep, sizeof ep, "%s-nopeer", g_down);
     void *push = sock_bind(ctx, ZMQ_PUSH, ep, 1);
     REQUIRE(push != NULL);
-    pbuf_t buf = {0};
+    proto_buf_t buf = {0};
     sample_msg(3, &g_msg);
     EXPECT(sock_send(push, &g_msg, &buf, ZMQ_DONTWAIT) == 1);
     EXPECT(sock_send(push, &g_msg, &buf, 7) == -1);
@@ -163,7 +163,7 @@ TEST(send_would_block) {
     sock_close(&push);
     sock_close(&push); /* NULL is fine */
     zmq_ctx_term(ctx);
-    pbuf_free(&buf);
+    proto_buf_free(&buf);
 }
 
 /* A terminated context: the socket itself failed, -2. */

@@ -13,10 +13,10 @@ static const char *names[N_SAMPLES] = {"job", "job_plain", "batch", "credit", "c
 
 const char *sample_name(int i) { return i >= 0 && i < N_SAMPLES ? names[i] : "?"; }
 
-void sample_batch(msg_t *m, uint64_t seq, uint32_t n, uint32_t h, uint32_t w, uint32_t c, uint8_t *px) {
+void sample_batch(proto_msg_t *m, uint64_t seq, uint32_t n, uint32_t h, uint32_t w, uint32_t c, uint8_t *px) {
     memset(m, 0, sizeof *m);
-    m->kind = MSG_BATCH;
-    msg_batch_t *b = &m->batch;
+    m->kind = PROTO_BATCH;
+    proto_batch_t *b = &m->batch;
     b->seq = seq, b->epoch = (uint32_t)(seq / 7), b->step = (uint32_t)(seq % 7);
     b->n = n, b->height = h, b->width = w, b->channels = c;
     size_t len = (size_t)n * h * w * c;
@@ -31,38 +31,38 @@ static void fill(uint8_t *p, size_t n, unsigned salt) {
     for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(i * 7 + salt);
 }
 
-static void job(msg_t *m, int augment) {
-    m->kind = MSG_JOB;
-    msg_job_t *j = &m->job;
+static void job(proto_msg_t *m, int augment) {
+    m->kind = PROTO_JOB;
+    proto_job_t *j = &m->job;
     j->seq = 1234567890123ull, j->epoch = 3, j->step = 17;
-    j->split = augment ? SPLIT_TRAIN : SPLIT_VALIDATION;
+    j->split = augment ? PROTO_SPLIT_TRAIN : PROTO_SPLIT_VALIDATION;
     j->height = 150, j->width = 150;
     if (augment)
         j->aug = (aug_params_t){1, 40, 0.2, 0.2, 0.2, 0.8, 1.2, 1, 0, FILL_NEAREST, 0};
     j->n_members = augment ? 3 : 1;
     fill(jpeg_a, sizeof jpeg_a, 1), fill(jpeg_c, sizeof jpeg_c, 2);
-    job_member_t *mm = j->members;
-    mm[0] = (job_member_t){.id = 0, .label = 0, .seed = 0xfedcba9876543210ull, .key = 42, .data = jpeg_a,
+    proto_member_t *mm = j->members;
+    mm[0] = (proto_member_t){.id = 0, .label = 0, .seed = 0xfedcba9876543210ull, .key = 42, .data = jpeg_a,
                            .len = sizeof jpeg_a};
     strcpy(mm[0].name, "cats/cat.1.jpg");
     if (!augment) return;
-    mm[1] = (job_member_t){.id = 1999, .label = 1, .seed = 1, .key = UINT64_MAX, .data = NULL, .len = 0};
+    mm[1] = (proto_member_t){.id = 1999, .label = 1, .seed = 1, .key = UINT64_MAX, .data = NULL, .len = 0};
     strcpy(mm[1].name, "dogs/dog.999.jpg");
-    mm[2] = (job_member_t){.id = UINT32_MAX, .label = 255, .seed = 0, .key = 0, .data = jpeg_c,
+    mm[2] = (proto_member_t){.id = UINT32_MAX, .label = 255, .seed = 0, .key = 0, .data = jpeg_c,
                            .len = sizeof jpeg_c};
     strcpy(mm[2].name, "");
 }
 
-void sample_msg(int i, msg_t *m) {
+void sample_msg(int i, proto_msg_t *m) {
     memset(m, 0, sizeof *m);
     switch (i) {
     case 0: job(m, 1); break;
     case 1: job(m, 0); break;
     case 2: sample_batch(m, 99, 2, 4, 5, 3, pixels); break;
-    case 3: m->kind = MSG_CREDIT, m->credit.seq = UINT64_MAX; break;
+    case 3: m->kind = PROTO_CREDIT, m->credit.seq = UINT64_MAX; break;
     case 4: {
-        m->kind = MSG_CHECKPOINT;
-        msg_checkpoint_t *c = &m->checkpoint;
+        m->kind = PROTO_CHECKPOINT;
+        proto_checkpoint_t *c = &m->checkpoint;
         c->epoch = 12, c->step = 1200, c->seed = 7;
         strcpy(c->spec, "[model]\nname = model1\n[conv2d]\nfilters = 32\n");
         strcpy(c->path, "runs/demo/ckpt-000012.bin");
@@ -74,30 +74,30 @@ void sample_msg(int i, msg_t *m) {
         fill(t_u8, sizeof t_u8, 9);
         c->n_tensors = 3;
         c->tensors[0] = (proto_tensor_t){
-            .dtype = DT_F32, .ndim = 4, .shape = {2, 3, 3, 1}, .data = (uint8_t *)t_w, .len = sizeof t_w};
+            .dtype = PROTO_F32, .ndim = 4, .shape = {2, 3, 3, 1}, .data = (uint8_t *)t_w, .len = sizeof t_w};
         strcpy(c->tensors[0].name, "conv1.w");
-        c->tensors[1] = (proto_tensor_t){.dtype = DT_U8, .ndim = 1, .shape = {5}, .data = t_u8, .len = 5};
+        c->tensors[1] = (proto_tensor_t){.dtype = PROTO_U8, .ndim = 1, .shape = {5}, .data = t_u8, .len = 5};
         strcpy(c->tensors[1].name, "mask");
-        c->tensors[2] = (proto_tensor_t){.dtype = DT_F32, .ndim = 0, .data = (uint8_t *)t_s, .len = 4};
+        c->tensors[2] = (proto_tensor_t){.dtype = PROTO_F32, .ndim = 0, .data = (uint8_t *)t_s, .len = 4};
         strcpy(c->tensors[2].name, "scale");
         break;
     }
     case 5:
-        m->kind = MSG_METRICS;
+        m->kind = PROTO_METRICS;
         m->metrics.epoch = 4, m->metrics.step = 400, m->metrics.n_metrics = 3;
         strcpy(m->metrics.metrics[0].name, "loss"), m->metrics.metrics[0].value = 0.5;
         strcpy(m->metrics.metrics[1].name, "acc"), m->metrics.metrics[1].value = 0.75;
         strcpy(m->metrics.metrics[2].name, "ms_per_step"), m->metrics.metrics[2].value = 1e300;
         break;
     case 6:
-        m->kind = MSG_CONTROL;
-        m->control = (msg_control_t){
-            .op = CTRL_START, .seq = 300, .epoch = 3, .epochs = 100, .steps_per_epoch = -1};
+        m->kind = PROTO_CONTROL;
+        m->control = (proto_control_t){
+            .op = PROTO_CTRL_START, .seq = 300, .epoch = 3, .epochs = 100, .steps_per_epoch = -1};
         break;
     case 7:
-        m->kind = MSG_CONTROL;
-        m->control = (msg_control_t){
-            .op = CTRL_END_EPOCH, .seq = 400, .epoch = 3, .skipped = 2, .steps_per_epoch = 100};
+        m->kind = PROTO_CONTROL;
+        m->control = (proto_control_t){
+            .op = PROTO_CTRL_END_EPOCH, .seq = 400, .epoch = 3, .skipped = 2, .steps_per_epoch = 100};
         break;
     }
 }
@@ -146,7 +146,7 @@ static int aug_equal(const aug_params_t *a, const aug_params_t *b) {
     return 1;
 }
 
-static int job_equal(const msg_job_t *a, const msg_job_t *b) {
+static int job_equal(const proto_job_t *a, const proto_job_t *b) {
     SAME(seq); SAME(epoch); SAME(step); SAME(split); SAME(height); SAME(width); SAME(n_members);
     if (!aug_equal(&a->aug, &b->aug)) return 0;
     for (uint32_t i = 0; i < a->n_members; i++) {
@@ -157,7 +157,7 @@ static int job_equal(const msg_job_t *a, const msg_job_t *b) {
     return 1;
 }
 
-static int batch_equal(const msg_batch_t *a, const msg_batch_t *b) {
+static int batch_equal(const proto_batch_t *a, const proto_batch_t *b) {
     SAME(seq); SAME(epoch); SAME(step); SAME(n); SAME(height); SAME(width); SAME(channels); SAME(skipped);
     SAME_F64(work_ms);
     SAME_BYTES(images, images_len);
@@ -168,7 +168,7 @@ static int batch_equal(const msg_batch_t *a, const msg_batch_t *b) {
     return 1;
 }
 
-static int checkpoint_equal(const msg_checkpoint_t *a, const msg_checkpoint_t *b) {
+static int checkpoint_equal(const proto_checkpoint_t *a, const proto_checkpoint_t *b) {
     SAME(epoch); SAME(step); SAME(seed); SAME(n_metrics); SAME(n_tensors);
     SAME_STR(spec); SAME_STR(path);
     for (uint32_t i = 0; i < a->n_metrics; i++)
@@ -182,19 +182,19 @@ static int checkpoint_equal(const msg_checkpoint_t *a, const msg_checkpoint_t *b
     return 1;
 }
 
-int msg_equal(const msg_t *a, const msg_t *b) {
+int msg_equal(const proto_msg_t *a, const proto_msg_t *b) {
     SAME(kind);
     switch (a->kind) {
-    case MSG_JOB: return job_equal(&a->job, &b->job);
-    case MSG_BATCH: return batch_equal(&a->batch, &b->batch);
-    case MSG_CREDIT: SAME(credit.seq); return 1;
-    case MSG_CHECKPOINT: return checkpoint_equal(&a->checkpoint, &b->checkpoint);
-    case MSG_METRICS:
+    case PROTO_JOB: return job_equal(&a->job, &b->job);
+    case PROTO_BATCH: return batch_equal(&a->batch, &b->batch);
+    case PROTO_CREDIT: SAME(credit.seq); return 1;
+    case PROTO_CHECKPOINT: return checkpoint_equal(&a->checkpoint, &b->checkpoint);
+    case PROTO_METRICS:
         SAME(metrics.epoch); SAME(metrics.step); SAME(metrics.n_metrics);
         for (uint32_t i = 0; i < a->metrics.n_metrics; i++)
             if (!metrics_equal(&a->metrics.metrics[i], &b->metrics.metrics[i])) return 0;
         return 1;
-    case MSG_CONTROL:
+    case PROTO_CONTROL:
         SAME(control.op); SAME(control.seq); SAME(control.epoch); SAME(control.skipped);
         SAME(control.epochs); SAME(control.steps_per_epoch);
         return 1;

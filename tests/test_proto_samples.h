@@ -9,14 +9,14 @@
 
 /* Fill *m with sample i (0 <= i < N_SAMPLES): job, job without augmentation, batch, credit,
  * checkpoint, metrics, control START, control END_EPOCH. Byte payloads point into static storage. */
-void sample_msg(int i, msg_t *m);
+void sample_msg(int i, proto_msg_t *m);
 const char *sample_name(int i);
 
 /* A batch of n images of h x w x c bytes from pixels (n*h*w*c bytes, filled by seq). */
-void sample_batch(msg_t *m, uint64_t seq, uint32_t n, uint32_t h, uint32_t w, uint32_t c, uint8_t *pixels);
+void sample_batch(proto_msg_t *m, uint64_t seq, uint32_t n, uint32_t h, uint32_t w, uint32_t c, uint8_t *pixels);
 
 /* 1 when every field of a and b agrees (payload bytes compared); otherwise 0, naming the first
  * difference on stderr. */
-int msg_equal(const msg_t *a, const msg_t *b);
+int msg_equal(const proto_msg_t *a, const proto_msg_t *b);
 
 #endif

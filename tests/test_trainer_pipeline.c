@@ -74,7 +74,7 @@ typedef struct {
 
 static void *sub_main(void *arg) {
     sub_t *s = arg;
-    msg_t *m = malloc(sizeof *m);
+    proto_msg_t *m = malloc(sizeof *m);
     void *sock = sock_connect(g_zctx, ZMQ_SUB, s->endpoint, 0);
     if (!m || !sock || zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0) != 0) {
         s->bad++;
@@ -90,13 +90,13 @@ static void *sub_main(void *arg) {
             continue;
         }
         if (rc == 0) continue;
-        if (m->kind == MSG_METRICS) {
+        if (m->kind == PROTO_METRICS) {
             s->metrics++;
-        } else if (msg_is_run_end(m)) {
+        } else if (sock_is_run_end(m)) {
             s->ends++;
-        } else if (m->kind == MSG_CHECKPOINT) {
+        } else if (m->kind == PROTO_CHECKPOINT) {
             if (s->ends) s->bad++;   /* nothing follows the end */
-            const msg_checkpoint_t *c = &m->checkpoint;
+            const proto_checkpoint_t *c = &m->checkpoint;
             s->checkpoints++;
             s->last_epoch = c->epoch;
             s->last_step = c->step;
@@ -106,7 +106,7 @@ static void *sub_main(void *arg) {
             size_t off = 0;
             for (uint32_t i = 0; i < c->n_tensors; i++) {
                 const proto_tensor_t *t = &c->tensors[i];
-                if (t->dtype != DT_F32 || off + t->len / 4 > s->n_params || strstr(t->name, ".rms")) {
+                if (t->dtype != PROTO_F32 || off + t->len / 4 > s->n_params || strstr(t->name, ".rms")) {
                     s->bad++;
                     break;
                 }

@@ -24,7 +24,7 @@ typedef struct {
     double work_ms, t0;
 } epoch_sums_t;
 
-static int print_batch(const msg_batch_t *b) {
+static int print_batch(const proto_batch_t *b) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     CHECK(EVP_Digest(b->images, b->images_len, md, &md_len, EVP_sha256(), NULL) == 1, "EVP_Digest(SHA-256) failed");
@@ -39,7 +39,7 @@ static int print_batch(const msg_batch_t *b) {
     return 0;
 }
 
-static void print_epoch(const msg_control_t *k, const epoch_sums_t *e) {
+static void print_epoch(const proto_control_t *k, const epoch_sums_t *e) {
     double dt = now_s() - e->t0;
     uint64_t timed = e->batches - (e->uncounted ? 1 : 0);
     fprintf(stderr,
@@ -71,8 +71,8 @@ static int consume(tstream_t *ts, const volatile sig_atomic_t *stop) {
     epoch_sums_t e = {0};
     int first = 1;
     for (;;) {
-        const msg_batch_t *b = NULL;
-        const msg_control_t *k = NULL;
+        const proto_batch_t *b = NULL;
+        const proto_control_t *k = NULL;
         int ev = tstream_next(ts, stop, &b, &k);
         switch (ev) {
         case TS_BATCH:

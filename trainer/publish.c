@@ -24,8 +24,8 @@ struct publisher {
     float *params, *rms;          /* host copies of the backend's state, n_params each */
     nn_param_view_t views[PROTO_MAX_TENSORS];
     int n_views;
-    msg_t *msg;                   /* large (the spec text and tensor table): one, on the heap */
-    pbuf_t scratch;
+    proto_msg_t *msg;                   /* large (the spec text and tensor table): one, on the heap */
+    proto_buf_t scratch;
 };
 
 int publisher_new(net_t *net, const char *endpoint, const char *run_dir, const nn_model_t *m,
@@ -71,7 +71,7 @@ void publisher_destroy(publisher_t **pp) {
     free(p->params);
     free(p->rms);
     free(p->msg);
-    pbuf_free(&p->scratch);
+    proto_buf_free(&p->scratch);
     free(p);
     *pp = NULL;
 }
@@ -97,10 +97,10 @@ static void copy_metrics(proto_metric_t *dst, uint32_t *n, const nn_ckpt_info_t 
 }
 
 static int publish(publisher_t *p, const nn_ckpt_info_t *info) {
-    msg_t *msg = p->msg;
+    proto_msg_t *msg = p->msg;
     memset(msg, 0, sizeof *msg);
-    msg->kind = MSG_CHECKPOINT;
-    msg_checkpoint_t *c = &msg->checkpoint;
+    msg->kind = PROTO_CHECKPOINT;
+    proto_checkpoint_t *c = &msg->checkpoint;
     c->epoch = info->epoch;
     c->step = info->step;
     c->seed = info->seed;
@@ -112,7 +112,7 @@ static int publish(publisher_t *p, const nn_ckpt_info_t *info) {
         const nn_param_view_t *v = &p->views[i];
         proto_tensor_t *t = &c->tensors[i];
         memcpy(t->name, v->name, strlen(v->name) + 1);   /* lengths checked in publisher_new */
-        t->dtype = DT_F32;
+        t->dtype = PROTO_F32;
         t->ndim = (uint32_t)v->ndim;
         for (int d = 0; d < v->ndim; d++) t->shape[d] = (uint64_t)v->shape[d];
         t->data = (const uint8_t *)(p->params + v->offset);
@@ -121,7 +121,7 @@ static int publish(publisher_t *p, const nn_ckpt_info_t *info) {
     TRY(sock_send(p->pub, msg, &p->scratch, 0) < 0 ? -1 : 0);
 
     memset(msg, 0, sizeof *msg);
-    msg->kind = MSG_METRICS;
+    msg->kind = PROTO_METRICS;
     msg->metrics.epoch = info->epoch;
     msg->metrics.step = info->step;
     copy_metrics(msg->metrics.metrics, &msg->metrics.n_metrics, info);

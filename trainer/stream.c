@@ -30,13 +30,13 @@ typedef enum { AT_START = 0, AT_BATCH, AT_END_EPOCH, AT_END_RUN } at_t;
 
 typedef struct {
     int used;
-    msg_batch_t b;             /* pointers into frame */
+    proto_batch_t b;             /* pointers into frame */
     zmq_msg_t frame;
 } bslot_t;
 
 typedef struct {
     int used;
-    msg_control_t k;
+    proto_control_t k;
 } mslot_t;
 
 struct tstream {
@@ -45,8 +45,8 @@ struct tstream {
     proto_limits_t lim;
     zmq_msg_t rx;
     int n_frames;              /* zmq_msg_t initialised: rx + slots (for close)                */
-    msg_t *in, *tx;            /* decode and encode scratch, allocated once                     */
-    pbuf_t enc;
+    proto_msg_t *in, *tx;            /* decode and encode scratch, allocated once                     */
+    proto_buf_t enc;
     bslot_t *slots;            /* batch seq x lives in slots[x % n_slots]                       */
     int n_slots;               /* 2 W                                                           */
     int held;                  /* batches in the window, the one handed out last included       */
@@ -59,7 +59,7 @@ struct tstream {
     int64_t last_start_ms;
     int64_t waiting_since_ms;  /* when the current wait for the next item began                */
     uint32_t epoch_skipped;    /* skipped members of the batches handed out in this epoch       */
-    msg_control_t ctrl_out;
+    proto_control_t ctrl_out;
     tstream_stats_t st;
     double recv_ms;            /* receive + decode of accepted batches                          */
     double recv_cpu, zmq_cpu0; /* CPU: this thread's receive + decode calls; ZeroMQ's threads    */
@@ -74,7 +74,7 @@ static uint64_t next_batch_seq(const tstream_t *s) { return s->at == AT_BATCH ? 
 
 /* Credits and START never block the trainer: when the loader is not there (or, after END_RUN was
  * credited, has already exited) the message is dropped; a missing credit only costs a resend. */
-static int send_msg(tstream_t *s, const msg_t *m) {
+static int send_msg(tstream_t *s, const proto_msg_t *m) {
     int rc = sock_send(s->credits, m, &s->enc, ZMQ_DONTWAIT);
     if (rc < 0) return -1;
     if (rc == 1) {
@@ -86,21 +86,21 @@ static int send_msg(tstream_t *s, const msg_t *m) {
 }
 
 static int send_start(tstream_t *s, uint64_t seq) {
-    s->tx->kind = MSG_CONTROL;
-    s->tx->control = (msg_control_t){.op = CTRL_START, .seq = seq, .epochs = s->c.epochs,
+    s->tx->kind = PROTO_CONTROL;
+    s->tx->control = (proto_control_t){.op = PROTO_CTRL_START, .seq = seq, .epochs = s->c.epochs,
                                      .steps_per_epoch = s->c.steps_per_epoch};
     s->last_start_ms = now_ms();
     return send_msg(s, s->tx);
 }
 
 static int credit_batch(tstream_t *s, uint64_t seq) {
-    s->tx->kind = MSG_CREDIT;
-    s->tx->credit = (msg_credit_t){.seq = seq};
+    s->tx->kind = PROTO_CREDIT;
+    s->tx->credit = (proto_credit_t){.seq = seq};
     return send_msg(s, s->tx);
 }
 
-static int credit_marker(tstream_t *s, const msg_control_t *k) {   /* a marker is credited by echoing it */
-    s->tx->kind = MSG_CONTROL;
+static int credit_marker(tstream_t *s, const proto_control_t *k) {   /* a marker is credited by echoing it */
+    s->tx->kind = PROTO_CONTROL;
     s->tx->control = *k;
     return send_msg(s, s->tx);
 }
@@ -175,7 +175,7 @@ void tstream_close(tstream_t **ps) {
     sock_close(&s->batches);
     if (s->n_frames > 0) zmq_msg_close(&s->rx);
     for (int i = 0; i + 1 < s->n_frames; i++) zmq_msg_close(&s->slots[i].frame);
-    pbuf_free(&s->enc);
+    proto_buf_free(&s->enc);
     free(s->slots);
     free(s->marks);
     free(s->in);
@@ -193,14 +193,14 @@ static void reject(tstream_t *s, const char *fmt, uint64_t seq, const char *why)
     net_rejected(s->c.net, "batches", text);
 }
 
-static mslot_t *find_mark(tstream_t *s, ctrl_op_t op, uint64_t seq) {
+static mslot_t *find_mark(tstream_t *s, proto_ctrl_t op, uint64_t seq) {
     for (int i = 0; i < s->n_marks_cap; i++)
         if (s->marks[i].used && s->marks[i].k.op == op && s->marks[i].k.seq == seq) return &s->marks[i];
     return NULL;
 }
 
 static int accept_batch(tstream_t *s, double t0) {
-    const msg_batch_t *b = &s->in->batch;
+    const proto_batch_t *b = &s->in->batch;
     const tstream_config_t *c = &s->c;
     char why[160];
     if (b->height != c->height || b->width != c->width || b->channels != c->channels || b->n > c->max_batch ||
@@ -241,20 +241,20 @@ static int accept_batch(tstream_t *s, double t0) {
 }
 
 /* Credit a marker, END_RUN excepted (tstream_close credits it). */
-static int credit_taken_marker(tstream_t *s, const msg_control_t *k) {
-    return k->op == CTRL_END_RUN ? 0 : credit_marker(s, k);
+static int credit_taken_marker(tstream_t *s, const proto_control_t *k) {
+    return k->op == PROTO_CTRL_END_RUN ? 0 : credit_marker(s, k);
 }
 
 static int accept_marker(tstream_t *s) {
-    const msg_control_t *k = &s->in->control;
-    if (k->op != CTRL_END_EPOCH && k->op != CTRL_END_RUN) {
-        reject(s, "marker at %" PRIu64 " rejected: a %s control is not for this socket", k->seq, ctrl_op_name(k->op));
+    const proto_control_t *k = &s->in->control;
+    if (k->op != PROTO_CTRL_END_EPOCH && k->op != PROTO_CTRL_END_RUN) {
+        reject(s, "marker at %" PRIu64 " rejected: a %s control is not for this socket", k->seq, proto_ctrl_name(k->op));
         return 0;
     }
     uint64_t lo = next_batch_seq(s);
     /* already past it: before the next batch, or at a START / END_EPOCH with the same seq */
     int past = s->at == AT_END_RUN || k->seq < lo ||
-               (k->seq == lo && k->op == CTRL_END_EPOCH && (s->at == AT_START || s->at == AT_END_EPOCH));
+               (k->seq == lo && k->op == PROTO_CTRL_END_EPOCH && (s->at == AT_START || s->at == AT_END_EPOCH));
     if (past) {
         s->st.stale++;
         return credit_taken_marker(s, k);
@@ -292,24 +292,24 @@ static int drain(tstream_t *s, int limit) {
             err_clear();
             continue;
         }
-        if (s->in->kind == MSG_BATCH) TRY(accept_batch(s, t0));
-        else if (s->in->kind == MSG_CONTROL) TRY(accept_marker(s));
-        else reject(s, "frame %" PRIu64 " rejected: %s", s->st.received, msg_kind_name(s->in->kind));
+        if (s->in->kind == PROTO_BATCH) TRY(accept_batch(s, t0));
+        else if (s->in->kind == PROTO_CONTROL) TRY(accept_marker(s));
+        else reject(s, "frame %" PRIu64 " rejected: %s", s->st.received, proto_kind_name(s->in->kind));
     }
     return 0;
 }
 
 /* The item that follows the last one handed out, if it is here (docs/dataplane.md: a batch with
  * step 0 follows its epoch's END_EPOCH, END_RUN follows the last END_EPOCH). */
-static int take_next(tstream_t *s, const msg_batch_t **batch, const msg_control_t **ctrl) {
+static int take_next(tstream_t *s, const proto_batch_t **batch, const proto_control_t **ctrl) {
     uint64_t nb = next_batch_seq(s);
     mslot_t *m = NULL;
-    if (s->at == AT_BATCH) m = find_mark(s, CTRL_END_EPOCH, nb);
-    else if (s->at == AT_START || s->at == AT_END_EPOCH) m = find_mark(s, CTRL_END_RUN, nb);
+    if (s->at == AT_BATCH) m = find_mark(s, PROTO_CTRL_END_EPOCH, nb);
+    else if (s->at == AT_START || s->at == AT_END_EPOCH) m = find_mark(s, PROTO_CTRL_END_RUN, nb);
     if (m) {
         s->ctrl_out = m->k;
         m->used = 0;
-        if (s->ctrl_out.op == CTRL_END_EPOCH) {
+        if (s->ctrl_out.op == PROTO_CTRL_END_EPOCH) {
             if (s->ctrl_out.skipped == 0) s->ctrl_out.skipped = s->epoch_skipped;
             s->epoch_skipped = 0;
             s->at = AT_END_EPOCH;
@@ -337,8 +337,8 @@ static int take_next(tstream_t *s, const msg_batch_t **batch, const msg_control_
     return TS_BATCH;
 }
 
-int tstream_next(tstream_t *s, const volatile sig_atomic_t *stop, const msg_batch_t **batch,
-                 const msg_control_t **ctrl) {
+int tstream_next(tstream_t *s, const volatile sig_atomic_t *stop, const proto_batch_t **batch,
+                 const proto_control_t **ctrl) {
     *batch = NULL;
     *ctrl = NULL;
     for (;;) {

@@ -70,9 +70,9 @@ void trainer_config_default(trainer_config_t *c) {
     c->steps_per_epoch = -1;
     c->backend = "cpu";
     c->precision = "fp32";
-    c->batches_bind = EP_BATCHES_BIND;
-    c->credits = EP_CREDITS;
-    c->checkpoints_bind = EP_CHECKPOINTS_BIND;
+    c->batches_bind = SOCK_EP_BATCHES_BIND;
+    c->credits = SOCK_EP_CREDITS;
+    c->checkpoints_bind = SOCK_EP_CHECKPOINTS_BIND;
     c->window = 8;
     c->stall_ms = TSTREAM_STALL_MS;
     c->progress = -1;
@@ -270,7 +270,7 @@ static int begin_epoch(trainer_t *t, int epoch) {
     return 0;
 }
 
-static int train_step(trainer_t *t, const msg_batch_t *b) {
+static int train_step(trainer_t *t, const proto_batch_t *b) {
     CHECK(b->n >= 1 && (int)b->n <= t->m.train.batch_size, "batch %" PRIu64 " has %u images", b->seq, b->n);
     if (t->acc.epoch != (int)b->epoch) TRY(begin_epoch(t, (int)b->epoch));
     for (uint32_t i = 0; i < b->n; i++) t->labels[i] = (float)b->labels[i];
@@ -302,7 +302,7 @@ static int train_step(trainer_t *t, const msg_batch_t *b) {
     return 0;
 }
 
-static int end_epoch(trainer_t *t, const msg_control_t *ctrl) {
+static int end_epoch(trainer_t *t, const proto_control_t *ctrl) {
     if (t->acc.epoch != (int)ctrl->epoch || t->acc.steps == 0) {
         /* e.g. resumed from a step checkpoint that fell on an epoch boundary */
         LOG_D("end of epoch %u with no batch trained in this process: nothing to report", ctrl->epoch + 1);
@@ -356,8 +356,8 @@ static int end_run(trainer_t *t) {
 static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
     t->acc.epoch = -1;
     for (;;) {
-        const msg_batch_t *batch = NULL;
-        const msg_control_t *ctrl = NULL;
+        const proto_batch_t *batch = NULL;
+        const proto_control_t *ctrl = NULL;
         /* checked here too: the stream returns TS_STOPPED only while it waits, and a fast loader
          * keeps it from ever waiting */
         double t0 = now_s();
