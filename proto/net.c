@@ -432,6 +432,8 @@ static int setup_socket(void *s, void *arg) {
           zmq_strerror(zmq_errno()));
     o->pair = zmq_socket(n->zctx, ZMQ_PAIR);
     CHECK(o->pair != NULL, "zmq_socket(PAIR): %s", zmq_strerror(zmq_errno()));
+    int zero = 0;   /* nothing of ours may hold up the context's end (zmq_ctx_term) */
+    SETOPT(o->pair, ZMQ_LINGER, &zero, sizeof zero, "ZMQ_LINGER");
     CHECK(zmq_connect(o->pair, ep) == 0, "zmq_connect %s: %s", ep, zmq_strerror(zmq_errno()));
     return 0;
 }
@@ -553,7 +555,8 @@ int net_open(const net_config_t *c, void *given_zctx, const char *stage, net_t *
         allow_refresh(n);
         LOG_I("CURVE on; %d admitted client keys in %s", n->allow.n, c->allow);
         n->zap = zmq_socket(n->zctx, ZMQ_REP);
-        if (!n->zap || zmq_bind(n->zap, ZAP_ENDPOINT) != 0) {
+        int zero = 0;   /* a reply to a connection already gone must not hold up zmq_ctx_term */
+        if (!n->zap || zmq_setsockopt(n->zap, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_bind(n->zap, ZAP_ENDPOINT) != 0) {
             err_set("the ZAP handler (%s): %s%s", ZAP_ENDPOINT, zmq_strerror(zmq_errno()),
                     zmq_errno() == EADDRINUSE ? " (one stage with keys per ZeroMQ context)" : "");
             goto fail;
