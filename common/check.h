@@ -72,4 +72,14 @@ void err_check_failed(unsigned long gen, const char *file, int line, const char 
         }                                                                                  \
     } while (0)
 
+/* TRY_GOTO: as TRY, but jumps to a cleanup label instead of returning (CHECK_GOTO would replace the
+ * callee's message with its own). */
+#define TRY_GOTO(call, label)                                                              \
+    do {                                                                                   \
+        if ((call) != 0) {                                                                 \
+            err_where(__FILE__, __LINE__, #call);                                          \
+            goto label;                                                                    \
+        }                                                                                  \
+    } while (0)
+
 #endif

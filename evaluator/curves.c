@@ -9,7 +9,6 @@
 
 #include "common/check.h"
 #include "evaluator/plot.h"
-#include "evaluator/util.h"
 
 static int draw(cairo_t *cr, const history_row_t *rows, int n, double *buf) {
     double *x = buf, *acc = buf + n, *val_acc = buf + 2 * n, *loss = buf + 3 * n, *val_loss = buf + 4 * n;

@@ -10,7 +10,6 @@
 #include "common/timeutil.h"
 #include "image/dataset.h"
 #include "nn/checkpoint.h"
-#include "evaluator/util.h"
 #include "proto/sock.h"
 
 void evaluator_config_default(evaluator_config_t *c) {

@@ -9,7 +9,6 @@
 #include "common/log.h"
 #include "evaluator/eval.h"
 #include "evaluator/featuremaps.h"
-#include "evaluator/util.h"
 #include "image/grid.h"
 #include "image/image.h"
 

@@ -6,7 +6,6 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "evaluator/eval.h"
-#include "evaluator/util.h"
 
 int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *const *images,
                       int n_images, int *n_ok) {

@@ -6,7 +6,6 @@
 
 #include "common/check.h"
 #include "common/log.h"
-#include "evaluator/util.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "tensors travel little-endian");
 

@@ -10,7 +10,9 @@
 #include "nn/ref/kernels.h"
 
 void cpu_dnnl_error(const char *file, int line, const char *call, dnnl_status_t s) {
-    err_set("%s:%d: %s: oneDNN %s", file, line, call, dnnl_status2str(s));
+    const char *paren = strchr(call, '(');   /* the call's name, the statement goes to the trail */
+    err_set("%.*s: oneDNN %s", paren ? (int)(paren - call) : (int)strlen(call), call, dnnl_status2str(s));
+    err_where(file, line, call);
 }
 
 int cpu_md(dnnl_memory_desc_t *md, int ndims, const int64_t *dims, dnnl_format_tag_t tag) {
