@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -25,6 +26,7 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "pawpipe"   /* set on every bound socket: it also makes libzmq refuse ZMTP 1.0/2.0 peers */
 #define GUARD_POLL_MS 100
+#define GUARD_DRAIN_POLLS 10000
 #define MAX_WATCHED 16         /* sockets of one stage (it has at most five)                              */
 #define MAX_ALLOWED 4096       /* keys in an allow folder                                                 */
 #define RESCAN_S 1.0           /* the allow folder is read again when it changed, and at least this often */
@@ -89,7 +91,6 @@ struct net {
     pthread_mutex_t mu;                /* guards watch[] and n_watch            */
     watch_t watch[MAX_WATCHED];
     int n_watch;
-    int n_monitors;                    /* names of the monitor endpoints        */
     watch_t *refused_as_client;        /* the first connected socket whose key a server refused */
     /* rejected messages, counted by the stage's thread */
     struct {
@@ -357,24 +358,24 @@ static void monitor_event(net_t *n, watch_t *w) {
 static void *guard_main(void *arg) {
     net_t *n = arg;
     zmq_pollitem_t items[MAX_WATCHED + 1];
-    for (;;) {
+    /* Once asked to stop, what is already queued is still counted: polls without waiting until one
+     * finds nothing, and at most GUARD_DRAIN_POLLS of them (a flood must not keep the stage from ending). */
+    for (int drained = 0; drained < GUARD_DRAIN_POLLS;) {
+        int stopping = atomic_load(&n->stop);
         int k = 0;
         if (n->zap) items[k++] = (zmq_pollitem_t){.socket = n->zap, .events = ZMQ_POLLIN};
         pthread_mutex_lock(&n->mu);
         int n_watch = n->n_watch;
         for (int i = 0; i < n_watch; i++) items[k++] = (zmq_pollitem_t){.socket = n->watch[i].pair, .events = ZMQ_POLLIN};
         pthread_mutex_unlock(&n->mu);
-        /* the stop flag is read after a poll that returned nothing, so every event already queued is counted */
-        int rc = zmq_poll(items, k, GUARD_POLL_MS);
+        int rc = zmq_poll(items, k, stopping ? 0 : GUARD_POLL_MS);
         if (rc < 0 && zmq_errno() != EINTR) break;
-        if (rc <= 0) {
-            if (atomic_load(&n->stop)) break;
-            continue;
-        }
-        int j = 0;
-        if (n->zap && (items[j++].revents & ZMQ_POLLIN)) zap_answer(n);
-        for (int i = 0; i < n_watch; i++, j++)
-            if (items[j].revents & ZMQ_POLLIN) monitor_event(n, &n->watch[i]);
+        int j = 0, got = 0;
+        if (n->zap && (items[j++].revents & ZMQ_POLLIN)) zap_answer(n), got = 1;
+        for (int i = 0; rc > 0 && i < n_watch; i++, j++)
+            if (items[j].revents & ZMQ_POLLIN) monitor_event(n, &n->watch[i]), got = 1;
+        if (stopping && !got) break;
+        if (stopping) drained++;
     }
     return NULL;
 }
@@ -423,11 +424,11 @@ static int setup_socket(void *s, void *arg) {
         SETOPT(s, ZMQ_CURVE_SECRETKEY, n->secret, 40, "ZMQ_CURVE_SECRETKEY");
     }
     /* the monitor, set up before the socket binds or connects so that no connection is missed */
+    /* a name no other monitor of this process had: stages in one process (tests) share a context,
+     * where a closing socket's monitor may still hold its name for a moment */
+    static atomic_uint monitors;
     char ep[64];
-    pthread_mutex_lock(&n->mu);
-    int id = n->n_monitors++;
-    pthread_mutex_unlock(&n->mu);
-    snprintf(ep, sizeof ep, "inproc://pawpipe-monitor-%p-%d", (void *)n, id);
+    snprintf(ep, sizeof ep, "inproc://pawpipe-monitor-%d-%u", (int)getpid(), atomic_fetch_add(&monitors, 1));
     CHECK(zmq_socket_monitor(s, ep, o->bind ? BOUND_EVENTS : FAIL_EVENTS) == 0, "zmq_socket_monitor: %s",
           zmq_strerror(zmq_errno()));
     o->pair = zmq_socket(n->zctx, ZMQ_PAIR);
