@@ -14,9 +14,9 @@ compose_init "$1"
 t0=$SECONDS
 
 # --- the engine -----------------------------------------------------------------------------------
+command -v "$DOCKER" >/dev/null || apt_install docker.io   # the client (an engine may answer already)
 if ! "$DOCKER" info >/dev/null 2>&1; then
     command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || apt_install docker.io
-    command -v "$DOCKER" >/dev/null || apt_install docker.io
     [ "$(id -u)" -eq 0 ] || fail "no Docker engine answers, and starting dockerd needs root."
     if [ -S /var/run/docker.sock ] && pgrep -x dockerd >/dev/null; then
         fail "a dockerd runs but does not answer ($DOCKER info fails): see its log."
