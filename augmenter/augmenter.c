@@ -138,9 +138,7 @@ static int on_job(aug_t *a, const volatile sig_atomic_t *stop) {
 static int on_marker(aug_t *a, const volatile sig_atomic_t *stop) {
     const proto_control_t *k = &a->in->control;
     if (k->op != PROTO_CTRL_END_EPOCH && k->op != PROTO_CTRL_END_RUN) {
-        char why[64];
-        snprintf(why, sizeof why, "a %s control is not for this socket", proto_ctrl_name(k->op));
-        net_rejected(a->net, "jobs", why);
+        net_rejected(a->net, "jobs", "a %s control is not for this socket", proto_ctrl_name(k->op));
         return 0;
     }
     a->out.kind = PROTO_CONTROL;
@@ -162,7 +160,7 @@ static int take_control(aug_t *a) {
     int rc = sock_recv(a->control, &a->frame, &a->lim, a->in, 0);
     if (rc == -2) return -1;
     if (rc == -1) {
-        net_rejected(a->net, "control", err_msg());
+        net_rejected(a->net, "control", "%s", err_msg());
         err_clear();
         return 0;
     }
@@ -212,7 +210,7 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
         if (rc == -2) return -1;
         if (rc == 0) continue;
         if (rc == -1) {
-            net_rejected(a->net, "jobs", err_msg());
+            net_rejected(a->net, "jobs", "%s", err_msg());
             err_clear();
             if (a->st) atomic_fetch_add(&a->st->rejected, 1);
             continue;
@@ -225,9 +223,7 @@ static int loop(aug_t *a, const volatile sig_atomic_t *stop) {
         } else if (a->in->kind == PROTO_CONTROL) {
             TRY(on_marker(a, stop));
         } else {
-            char why[64];
-            snprintf(why, sizeof why, "a %s message is not for this socket", proto_kind_name(a->in->kind));
-            net_rejected(a->net, "jobs", why);
+            net_rejected(a->net, "jobs", "a %s message is not for this socket", proto_kind_name(a->in->kind));
         }
     }
     return 0;

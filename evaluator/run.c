@@ -77,7 +77,7 @@ static int take_frame(session_t *s, int r, const proto_msg_t *m) {
     }
     if (r == -1) {
         s->stats.bad_frames++;
-        net_rejected(s->net, "checkpoints", err_msg());
+        net_rejected(s->net, "checkpoints", "%s", err_msg());
         progress(s);
         return 0;
     }

@@ -205,7 +205,7 @@ static int drain_credits(loader_t *L) {
         if (rc == 0) return 0;
         if (rc == -2) return -1;
         if (rc == -1) {
-            net_rejected(L->net, "credits", err_msg());
+            net_rejected(L->net, "credits", "%s", err_msg());
             err_clear();
             continue;
         }
@@ -228,9 +228,7 @@ static int drain_credits(loader_t *L) {
                 return 0;
             }
         } else {
-            char why[64];
-            snprintf(why, sizeof why, "a %s message is not for this socket", proto_kind_name(m->kind));
-            net_rejected(L->net, "credits", why);
+            net_rejected(L->net, "credits", "a %s message is not for this socket", proto_kind_name(m->kind));
         }
     }
 }

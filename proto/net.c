@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,6 @@ typedef struct {
 } allow_t;
 
 struct net {
-    char stage[32];
     void *zctx;
     int own_zctx;
     int curve;                         /* a key was given                      */
@@ -173,16 +173,12 @@ static void allow_refresh(net_t *n) {
     a->n = 0;
     a->scanned = 1;
     a->t_scan = now;
-    if (!ok) {
-        LOG_W("--allow %s: %s: nobody is admitted", dir, strerror(errno));
-        return;
-    }
-    a->mtime = st.st_mtim;
-    DIR *d = opendir(dir);
+    DIR *d = ok ? opendir(dir) : NULL;
     if (!d) {
         LOG_W("--allow %s: %s: nobody is admitted", dir, strerror(errno));
         return;
     }
+    a->mtime = st.st_mtim;
     struct dirent *e;
     while ((e = readdir(d)) && a->n < MAX_ALLOWED) {
         if (!has_suffix(e->d_name, ".pub")) continue;
@@ -382,6 +378,8 @@ static void *guard_main(void *arg) {
 
 /* ---- sockets ---------------------------------------------------------------------------------- */
 
+static const char *peer_name(net_peer_t p) { return p == NET_LOADER ? "loader" : "trainer"; }
+
 int net_endpoint_is_local(const char *ep) {
     if (strncmp(ep, "inproc://", 9) == 0 || strncmp(ep, "ipc://", 6) == 0) return 1;
     if (strncmp(ep, "tcp://", 6) != 0) return 0;
@@ -418,7 +416,7 @@ static int setup_socket(void *s, void *arg) {
         SETOPT(s, ZMQ_CURVE_SECRETKEY, n->secret, 40, "ZMQ_CURVE_SECRETKEY");
     } else if (n->curve) {
         CHECK(n->have_server[o->server], "%s: with --key, --%s-key is needed (the %s's public key)", o->name,
-              o->server == NET_LOADER ? "loader" : "trainer", o->server == NET_LOADER ? "loader" : "trainer");
+              peer_name(o->server), peer_name(o->server));
         SETOPT(s, ZMQ_CURVE_SERVERKEY, n->server[o->server], 40, "ZMQ_CURVE_SERVERKEY");
         SETOPT(s, ZMQ_CURVE_PUBLICKEY, n->public_, 40, "ZMQ_CURVE_PUBLICKEY");
         SETOPT(s, ZMQ_CURVE_SECRETKEY, n->secret, 40, "ZMQ_CURVE_SECRETKEY");
@@ -495,7 +493,7 @@ void *net_connect(net_t *n, int type, const char *endpoint, int hwm, net_peer_t 
 
 /* ---- the stage's side ------------------------------------------------------------------------- */
 
-void net_rejected(net_t *n, const char *name, const char *why) {
+void net_rejected(net_t *n, const char *name, const char *fmt, ...) {
     int i = 0;
     while (i < n->n_rej && strcmp(n->rej[i].name, name) != 0) i++;
     if (i == n->n_rej) {
@@ -507,6 +505,11 @@ void net_rejected(net_t *n, const char *name, const char *why) {
             n->rej[i].log.what = n->rej[i].what;
         }
     }
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
     ratelog_note(&n->rej[i].log, "%s", why);
 }
 
@@ -523,14 +526,11 @@ int net_check(net_t *n) {
     const watch_t *w = n->refused_as_client;
     pthread_mutex_unlock(&n->mu);
     if (!w) return 0;
-    const char *server = w->server == NET_LOADER ? "loader" : "trainer";
     err_set("%s socket: the %s refused this stage's key (not in its --allow folder?); a refused client is not "
             "let in again: add the key there and start this stage again",
-            w->name, server);
+            w->name, peer_name(w->server));
     return -1;
 }
-
-void *net_zctx(const net_t *n) { return n->zctx; }
 
 int net_open(const net_config_t *c, void *given_zctx, const char *stage, net_t **out) {
     *out = NULL;
@@ -538,7 +538,6 @@ int net_open(const net_config_t *c, void *given_zctx, const char *stage, net_t *
     net_t *n = calloc(1, sizeof *n);
     CHECK(n != NULL, "out of memory");
     n->c = c;
-    snprintf(n->stage, sizeof n->stage, "%s", stage);
     pthread_mutex_init(&n->mu, NULL);
     n->zap_log.what = "ZAP: refused a client";
     if (load_keys(n, c) != 0) goto fail;

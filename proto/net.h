@@ -58,9 +58,8 @@ typedef struct net net_t;
 
 /* Load the keys, make the context (or use given_zctx: tests run stages as threads that share one;
  * --io-threads applies only to a context of our own) and start the thread that answers ZAP requests
- * and watches the sockets' handshakes. stage names the log lines. 0 / -1 + err_msg(). */
+ * and watches the sockets' handshakes. stage heads its errors. 0 / -1 + err_msg(). */
 int net_open(const net_config_t *c, void *given_zctx, const char *stage, net_t **out);
-void *net_zctx(const net_t *n);
 
 /* Create a socket as sock.h does, with CURVE when the stage has a key, then bind or connect it; name
  * says what it is in the log ("jobs"). The endpoint rule above is checked before binding. Returns the
@@ -68,9 +67,9 @@ void *net_zctx(const net_t *n);
 void *net_bind(net_t *n, int type, const char *endpoint, int hwm, const char *name);
 void *net_connect(net_t *n, int type, const char *endpoint, int hwm, net_peer_t server, const char *name);
 
-/* Count a message rejected on socket `name` (why: what was wrong with it), logged rate-limited.
- * Only from the thread that uses the stage's sockets. */
-void net_rejected(net_t *n, const char *name, const char *why);
+/* Count a message rejected on socket `name` (printf-style: what was wrong with it), logged
+ * rate-limited. Only from the thread that uses the stage's sockets. */
+void net_rejected(net_t *n, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 typedef struct {
     uint64_t rejected;   /* messages rejected (net_rejected)                                  */

@@ -188,9 +188,7 @@ void tstream_stats(const tstream_t *s, tstream_stats_t *out) { *out = s->st; }
 
 static void reject(tstream_t *s, const char *fmt, uint64_t seq, const char *why) {
     s->st.rejected++;
-    char text[400];
-    snprintf(text, sizeof text, fmt, seq, why);
-    net_rejected(s->c.net, "batches", text);
+    net_rejected(s->c.net, "batches", fmt, seq, why);
 }
 
 static mslot_t *find_mark(tstream_t *s, proto_ctrl_t op, uint64_t seq) {
