@@ -60,7 +60,7 @@ const char *err_trail(void) { return err_trail_buf; }
 unsigned long err_generation(void) { return err_gen; }
 
 void err_check_failed(unsigned long gen, const char *file, int line, const char *cond) {
-    if (gen == err_gen) err_set("internal error: %s is false", cond);
+    if (gen == err_gen) err_set("%s", CHECK_UNEXPLAINED);
     char what[256];
     snprintf(what, sizeof what, "check failed: %s", cond);
     err_where(file, line, what);

@@ -20,8 +20,9 @@ const char *err_msg(void);
 void err_clear(void);
 void err_where(const char *file, int line, const char *what);   /* add "file:line: what" to the trail */
 const char *err_trail(void);                                     /* "" when there is none */
-/* For CHECK: err_set calls so far; and the end of a failed CHECK: the message "internal error: COND
- * is false" unless one was set since gen, and the trail entry. */
+/* For CHECK: err_set calls so far; and the end of a failed CHECK: the message CHECK_UNEXPLAINED
+ * unless one was set since gen, and the trail entry (which names the condition). */
+#define CHECK_UNEXPLAINED "internal error: a check failed (--log-level debug shows which)"
 unsigned long err_generation(void);
 void err_check_failed(unsigned long gen, const char *file, int line, const char *cond);
 
@@ -39,8 +40,8 @@ void err_check_failed(unsigned long gen, const char *file, int line, const char 
     } while (0)
 
 /* CHECK: an expected failure (bad input, a failing library call): when cond is false, set the
- * message (printf-style; a CHECK without one says "internal error" and the condition) and return -1
- * from the calling function. The statement and file:line go to the trail. */
+ * message (printf-style; without one, CHECK_UNEXPLAINED) and return -1 from the calling function.
+ * The condition and file:line go to the trail. */
 #define CHECK(cond, ...)                                                                   \
     do {                                                                                   \
         if (!(cond)) {                                                                     \

@@ -6,9 +6,9 @@
 #include "proto/sock.h"
 
 void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind, sock_setup_fn setup, void *arg) {
-    const char *verb = bind ? "bind" : "connect";
+    const char *verb = bind ? "binding" : "connecting to";
     if (!zctx || !endpoint) {
-        err_set("sock_%s: no context or endpoint", verb);
+        err_set("%s a socket: no context or endpoint", verb);
         return NULL;
     }
     void *s = zmq_socket(zctx, type);
@@ -27,16 +27,17 @@ void *sock_open(void *zctx, int type, const char *endpoint, int hwm, int bind, s
         what = "ZMQ_RECONNECT_IVL_MAX", rc = zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     if (rc != 0) goto zfail;
     if (setup && setup(s, arg) != 0) {
-        err_prepend("sock_%s %s", verb, endpoint);
+        err_prepend("%s %s", verb, endpoint);
         zmq_close(s);
         return NULL;
     }
-    what = verb;
+    what = NULL;   /* the bind or connect itself: its error says enough */
     rc = bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint);
     if (rc != 0) goto zfail;
     return s;
 zfail:
-    err_set("sock_%s %s: %s: %s", verb, endpoint, what, zmq_strerror(zmq_errno()));
+    if (what) err_set("%s %s: %s: %s", verb, endpoint, what, zmq_strerror(zmq_errno()));
+    else err_set("%s %s: %s", verb, endpoint, zmq_strerror(zmq_errno()));
     zmq_close(s);
     return NULL;
 }
