@@ -123,3 +123,20 @@ int dpf_write_spec(const char *path, int h, int w, int batch, int steps, int epo
                "[dense_1]\ntype = dense\nunits = 1\nactivation = sigmoid\n");
     return fclose(f) == 0 ? 0 : -1;
 }
+
+void dpf_job_add(dpf_job_t *t, const char *name, uint8_t *data, size_t len, uint32_t id) {
+    proto_member_t *m = &t->job.members[t->job.n_members];
+    t->bytes[t->job.n_members++] = data;
+    m->id = id;
+    m->label = (uint8_t)(id % 2);
+    m->seed = rng_derive3(t->seed, 0, id);
+    m->key = rng_derive(t->key, id);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->data = data;
+    m->len = len;
+}
+
+void dpf_job_free(dpf_job_t *t) {
+    for (uint32_t i = 0; i < t->job.n_members; i++) free(t->bytes[i]);
+    free(t);
+}

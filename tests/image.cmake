@@ -22,7 +22,7 @@ target_link_libraries(bench_augment image)
 # handling of such files (tests/test_decode_regress.c); tests/craft_jpeg.c writes JPEGs byte by byte.
 add_library(craft_jpeg STATIC craft_jpeg.c)
 add_executable(test_decode_regress test_decode_regress.c)
-target_link_libraries(test_decode_regress augmenter_lib image craft_jpeg testlib)
+target_link_libraries(test_decode_regress augmenter_lib image craft_jpeg dataplane_fixtures testlib)
 add_test(NAME image_decode_regress COMMAND test_decode_regress)
 set_tests_properties(image_decode_regress PROPERTIES LABELS "image;unit" SKIP_RETURN_CODE 77 TIMEOUT 120)
 
@@ -36,10 +36,7 @@ if(PAWPIPE_FUZZ)
   add_executable(fuzz_decode_seeds fuzz_decode_seeds.c)
   target_link_libraries(fuzz_decode_seeds craft_jpeg PkgConfig::VIPS)
 
-  add_executable(fuzz_decode fuzz_decode.c)
-  target_compile_options(fuzz_decode PRIVATE -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer)
-  target_link_options(fuzz_decode PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(fuzz_decode image_fuzz)
+  pawpipe_fuzzer(fuzz_decode image_fuzz fuzz_decode.c)
   add_dependencies(fuzz_decode fuzz_decode_seeds)   # writes the seed corpus
 
   set(decode_corpus ${CMAKE_BINARY_DIR}/fuzz_decode_corpus)

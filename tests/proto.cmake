@@ -20,10 +20,7 @@ if(PAWPIPE_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "PAWPIPE_FUZZ needs clang (CC=clang); this is ${CMAKE_C_COMPILER_ID}")
   endif()
-  add_executable(fuzz_proto fuzz_proto.c test_proto_samples.c)
-  target_compile_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer)
-  target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(fuzz_proto proto_fuzz)
+  pawpipe_fuzzer(fuzz_proto proto_fuzz fuzz_proto.c test_proto_samples.c)
   add_dependencies(fuzz_proto test_proto)   # writes the seed corpus
 
   set(corpus ${CMAKE_BINARY_DIR}/fuzz_proto_corpus)

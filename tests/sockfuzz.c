@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/timeutil.h"
 #include "proto/proto.h"
 #include "test_proto_samples.h"
 
@@ -533,12 +534,6 @@ static int tcp_port(const char *ep) {
     return atoi(c + 1);
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The raw connections. What libzmq 4.3.4 reports for each on a bound socket with a ZAP domain set (as
  * proto/net.c sets it) and the NULL mechanism, seen with a monitor of every event, one I/O thread:
  *   HANDSHAKE_FAILED_NO_DETAIL (EPIPE / ECONNRESET) then DISCONNECTED: nothing, hold (nothing sent, then
@@ -618,7 +613,7 @@ static int raw_connection(int port, const buf_t *b, int hold_ms) {
         if (n <= 0) break;
         off += (size_t)n;
     }
-    if (hold_ms) usleep((useconds_t)hold_ms * 1000);
+    if (hold_ms) sleep_ms(hold_ms);
     shutdown(s, SHUT_WR);
     int closed = 0;
     int64_t end = now_ms() + WAIT_MS;
@@ -700,7 +695,7 @@ static void junk_subscribers(void *ctx, const char *ep) {
         zmq_send(xsub, b.d ? b.d : (uint8_t *)"", b.len, more ? ZMQ_SNDMORE : 0);
     }
     zmq_send(xsub, "x", 1, 0);   /* closes a multi-part message left open */
-    usleep(100000);
+    sleep_ms(100);
     zmq_close(sub);
     zmq_close(xsub);
     free(b.d);

@@ -108,37 +108,16 @@ TEST(flight_holds_at_most_window_jobs) {
     flight_free(&f);
 }
 
-/* One job over in-memory files: good ones, then every bad case. */
-typedef struct {
-    proto_job_t job;
-    uint8_t *bytes[PROTO_MAX_MEMBERS];
-} test_job_t;
-
-static void add_member(test_job_t *t, const char *name, uint8_t *data, size_t len, uint32_t id) {
-    proto_member_t *m = &t->job.members[t->job.n_members];
-    t->bytes[t->job.n_members++] = data;
-    m->id = id;
-    m->label = (uint8_t)(id % 2);
-    m->seed = rng_derive3(99, 0, id);
-    m->key = rng_derive(777, id);
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->data = data;
-    m->len = len;
-}
-
-static void free_job(test_job_t *t) {
-    for (uint32_t i = 0; i < t->job.n_members; i++) free(t->bytes[i]);
-    free(t);
-}
-
 static uint8_t *enc(int w, int h, int bands, int cmyk, const char *fmt, uint32_t pat, size_t *len) {
     uint8_t *p = NULL;
     if (dpf_encode(w, h, bands, cmyk, fmt, pat, &p, len) != 0) return NULL;
     return p;
 }
 
-static test_job_t *make_job(void) {
-    test_job_t *t = calloc(1, sizeof *t);
+/* One job over in-memory files: good ones, then every bad case. */
+static dpf_job_t *make_job(void) {
+    dpf_job_t *t = calloc(1, sizeof *t);
+    t->seed = 99, t->key = 777;
     t->job.seq = 5;
     t->job.height = t->job.width = 24;
     t->job.aug = (aug_params_t){.enabled = 1, .rotation_range = 40, .width_shift_range = 0.2,
@@ -146,22 +125,22 @@ static test_job_t *make_job(void) {
                                 .horizontal_flip = 1, .fill_mode = FILL_NEAREST};
     size_t len;
     uint8_t *p;
-    p = enc(60, 40, 3, 0, "jpg", 1, &len), add_member(t, "good0.jpg", p, len, 0);
-    add_member(t, "bad_empty.jpg", NULL, 0, 1);                                  /* empty      */
-    p = enc(60, 40, 3, 0, "jpg", 2, &len), add_member(t, "bad_truncated.jpg", p, len / 3, 2);   /* truncated */
-    p = (uint8_t *)strdup("plain text, not a JPEG"), add_member(t, "bad_text.jpg", p, strlen((char *)p), 3);
-    p = enc(400, 300, 3, 0, "jpg", 3, &len), add_member(t, "bad_big.jpg", p, len, 4);    /* over the limit */
-    p = enc(50, 40, 1, 0, "jpg", 4, &len), add_member(t, "grey.jpg", p, len, 5);
-    p = enc(50, 40, 4, 1, "jpg", 5, &len), add_member(t, "cmyk.jpg", p, len, 6);
-    p = enc(50, 40, 4, 0, "png", 6, &len), add_member(t, "rgba.png", p, len, 7);
-    p = enc(50, 40, 3, 0, "png", 7, &len), add_member(t, "png_named.jpg", p, len, 8);
-    p = enc(1, 1, 3, 0, "jpg", 8, &len), add_member(t, "one.jpg", p, len, 9);
-    p = enc(60, 40, 3, 0, "jpg", 9, &len), add_member(t, "good10.jpg", p, len, 10);
+    p = enc(60, 40, 3, 0, "jpg", 1, &len), dpf_job_add(t, "good0.jpg", p, len, 0);
+    dpf_job_add(t, "bad_empty.jpg", NULL, 0, 1);                                  /* empty      */
+    p = enc(60, 40, 3, 0, "jpg", 2, &len), dpf_job_add(t, "bad_truncated.jpg", p, len / 3, 2);   /* truncated */
+    p = (uint8_t *)strdup("plain text, not a JPEG"), dpf_job_add(t, "bad_text.jpg", p, strlen((char *)p), 3);
+    p = enc(400, 300, 3, 0, "jpg", 3, &len), dpf_job_add(t, "bad_big.jpg", p, len, 4);    /* over the limit */
+    p = enc(50, 40, 1, 0, "jpg", 4, &len), dpf_job_add(t, "grey.jpg", p, len, 5);
+    p = enc(50, 40, 4, 1, "jpg", 5, &len), dpf_job_add(t, "cmyk.jpg", p, len, 6);
+    p = enc(50, 40, 4, 0, "png", 6, &len), dpf_job_add(t, "rgba.png", p, len, 7);
+    p = enc(50, 40, 3, 0, "png", 7, &len), dpf_job_add(t, "png_named.jpg", p, len, 8);
+    p = enc(1, 1, 3, 0, "jpg", 8, &len), dpf_job_add(t, "one.jpg", p, len, 9);
+    p = enc(60, 40, 3, 0, "jpg", 9, &len), dpf_job_add(t, "good10.jpg", p, len, 10);
     return t;
 }
 
 TEST(worker_replaces_bad_members_and_says_so_once) {
-    test_job_t *t = make_job();
+    dpf_job_t *t = make_job();
     for (uint32_t i = 0; i < t->job.n_members; i++)
         if (i != 1) REQUIRE(t->job.members[i].data != NULL);
     worker_t *w = NULL;
@@ -190,11 +169,11 @@ TEST(worker_replaces_bad_members_and_says_so_once) {
     EXPECT(s.cache.hits >= 7);
     EXPECT(s.skipped == 8);
     worker_destroy(&w);
-    free_job(t);
+    dpf_job_free(t);
 }
 
 TEST(worker_output_does_not_depend_on_the_cache) {
-    test_job_t *t = make_job();
+    dpf_job_t *t = make_job();
     worker_t *cached = NULL, *uncached = NULL, *tiny = NULL;
     REQUIRE(worker_new(64 << 20, NULL, 100000, &cached) == 0);
     REQUIRE(worker_new(0, NULL, 100000, &uncached) == 0);
@@ -223,14 +202,15 @@ TEST(worker_output_does_not_depend_on_the_cache) {
     EXPECT(memcmp(ref + 24 * 24 * 3, b.images + 24 * 24 * 3, bytes - 24 * 24 * 3) == 0);
     free(ref);
     worker_destroy(&cached), worker_destroy(&uncached), worker_destroy(&tiny);
-    free_job(t);
+    dpf_job_free(t);
 }
 
 TEST(worker_marks_the_whole_batch_skipped_when_nothing_is_usable) {
-    test_job_t *t = calloc(1, sizeof *t);
+    dpf_job_t *t = calloc(1, sizeof *t);
+    t->seed = 99, t->key = 777;
     t->job.height = t->job.width = 16;
-    add_member(t, "a.jpg", NULL, 0, 0);
-    add_member(t, "b.jpg", (uint8_t *)strdup("nope"), 4, 1);
+    dpf_job_add(t, "a.jpg", NULL, 0, 0);
+    dpf_job_add(t, "b.jpg", (uint8_t *)strdup("nope"), 4, 1);
     worker_t *w = NULL;
     REQUIRE(worker_new(1 << 20, NULL, 1000000, &w) == 0);
     proto_batch_t b;
@@ -240,7 +220,7 @@ TEST(worker_marks_the_whole_batch_skipped_when_nothing_is_usable) {
     EXPECT(b.images_len == 2u * 16 * 16 * 3);
     EXPECT(b.ids[0] == 0 && b.ids[1] == 1);
     worker_destroy(&w);
-    free_job(t);
+    dpf_job_free(t);
 }
 
 static img_t pattern_image(int w, int h, uint8_t seed) {
@@ -340,7 +320,7 @@ TEST(shared_cache_replaces_a_segment_its_creator_never_finished) {
 TEST(worker_with_a_shared_cache_gives_the_same_bytes) {
     char name[64];
     snprintf(name, sizeof name, "/pawpipe-unit-worker-%d", (int)getpid());
-    test_job_t *t = make_job();
+    dpf_job_t *t = make_job();
     worker_t *priv = NULL, *sh1 = NULL, *sh2 = NULL;
     REQUIRE(worker_new(64 << 20, NULL, 100000, &priv) == 0);
     REQUIRE(worker_new(64 << 20, name, 100000, &sh1) == 0);
@@ -363,7 +343,7 @@ TEST(worker_with_a_shared_cache_gives_the_same_bytes) {
     free(ref);
     worker_destroy(&priv), worker_destroy(&sh1), worker_destroy(&sh2);
     EXPECT(!shm_exists(name));
-    free_job(t);
+    dpf_job_free(t);
 }
 
 int main(int argc, char **argv) {

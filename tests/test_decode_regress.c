@@ -15,8 +15,8 @@
 
 #include "augmenter/augmenter.h"
 #include "common/check.h"
-#include "common/rng.h"
 #include "craft_jpeg.h"
+#include "dataplane_fixtures.h"
 #include "image/image.h"
 #include "test.h"
 
@@ -116,27 +116,6 @@ TEST(scan_count_reads_real_jpegs_as_libjpeg_does) {
     }
 }
 
-/* One job of the augmenter holding a good file and each finding: the batch stays full, each bad
- * member is replaced, warned about and counted once, and the next job decodes nothing again. (A
- * hang would show as the test's ctest TIMEOUT; the tests time nothing themselves.) */
-typedef struct {
-    proto_job_t job;
-    uint8_t *bytes[PROTO_MAX_MEMBERS];
-} test_job_t;
-
-static void add_member(test_job_t *t, const char *name, uint8_t *data, size_t len) {
-    uint32_t id = t->job.n_members;
-    proto_member_t *m = &t->job.members[id];
-    t->bytes[t->job.n_members++] = data;
-    m->id = id;
-    m->label = (uint8_t)(id % 2);
-    m->seed = rng_derive3(5, 0, id);
-    m->key = rng_derive(6, id);
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->data = data;
-    m->len = len;
-}
-
 /* jpg with its frame header edited to claim w x h, the scans unchanged (data for far fewer blocks);
  * freed and NULL when it has no frame header. */
 static uint8_t *claiming(uint8_t *jpg, size_t len, unsigned w, unsigned h) {
@@ -150,20 +129,24 @@ static uint8_t *claiming(uint8_t *jpg, size_t len, unsigned w, unsigned h) {
     return NULL;
 }
 
+/* One job of the augmenter holding a good file and each finding: the batch stays full, each bad
+ * member is replaced, warned about and counted once, and the next job decodes nothing again. (A
+ * hang would show as the test's ctest TIMEOUT; the tests time nothing themselves.) */
 TEST(augmenter_skips_and_counts_every_finding) {
-    test_job_t *t = calloc(1, sizeof *t);
+    dpf_job_t *t = calloc(1, sizeof *t);
     REQUIRE(t != NULL);
+    t->seed = 5, t->key = 6;
     t->job.seq = 1;
     t->job.height = t->job.width = 24;
     size_t n = 0;
     uint8_t *p;
-    p = encoded(60, 40, ".jpg", &n), add_member(t, "good.jpg", p, n);
-    p = craft_progressive_jpeg(7000, 7000, 13, &n), add_member(t, "scans-883.jpg", p, n);
-    p = craft_progressive_jpeg(64, 64, 1, &n), add_member(t, "scans-127.jpg", p, n);
+    p = encoded(60, 40, ".jpg", &n), dpf_job_add(t, "good.jpg", p, n, t->job.n_members);
+    p = craft_progressive_jpeg(7000, 7000, 13, &n), dpf_job_add(t, "scans-883.jpg", p, n, t->job.n_members);
+    p = craft_progressive_jpeg(64, 64, 1, &n), dpf_job_add(t, "scans-127.jpg", p, n, t->job.n_members);
     p = encoded(64, 48, ".jpg[interlace=true]", &n), p = claiming(p, n, 7000, 7000);
-    add_member(t, "progressive-claims-7000x7000.jpg", p, n - 2);   /* 150 MB of coefficients, then no EOI */
+    dpf_job_add(t, "progressive-claims-7000x7000.jpg", p, n - 2, t->job.n_members);   /* 150 MB of coefficients, then no EOI */
     p = encoded(64, 48, ".jpg", &n), p = claiming(p, n, 60000, 60000);
-    add_member(t, "claims-60000x60000.jpg", p, n);             /* refused from the header */
+    dpf_job_add(t, "claims-60000x60000.jpg", p, n, t->job.n_members);             /* refused from the header */
     for (uint32_t i = 0; i < t->job.n_members; i++) REQUIRE(t->bytes[i] != NULL);
 
     worker_t *w = NULL;
@@ -178,8 +161,7 @@ TEST(augmenter_skips_and_counts_every_finding) {
     worker_stats(w, &s);
     EXPECT(s.decodes == 5 && s.decode_failures == 4 && s.skipped == 8);   /* each file tried once */
     worker_destroy(&w);
-    for (uint32_t i = 0; i < t->job.n_members; i++) free(t->bytes[i]);
-    free(t);
+    dpf_job_free(t);
 }
 
 int main(int argc, char **argv) {

@@ -12,16 +12,9 @@
 #include "common/timeutil.h"
 #include "proto/net.h"
 #include "test.h"
+#include "testlib.h"
 
 static char g_dir[256];
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
 
 /* A key pair as keygen writes it: DIR/name.key and, in folder pub_dir, name.pub. */
 static void make_pair(const char *name, const char *pub_dir) {
@@ -29,10 +22,10 @@ static void make_pair(const char *name, const char *pub_dir) {
     ASSERT(zmq_curve_keypair(pub, sec) == 0);
     snprintf(path, sizeof path, "%s/%s.key", g_dir, name);
     snprintf(text, sizeof text, "# the secret key of %s\n%s\n", name, sec);
-    write_text(path, text);
+    tl_write_text(path, text);
     snprintf(path, sizeof path, "%s/%s.pub", pub_dir, name);
     snprintf(text, sizeof text, "# the public key of %s\n%s\n", name, pub);
-    write_text(path, text);
+    tl_write_text(path, text);
 }
 
 static char *path_of(const char *name) {   /* g_dir/name, in one of a few static buffers */
@@ -74,13 +67,13 @@ TEST(key_files_are_read_and_bad_ones_named) {
     char text[200];
     /* Z85 has '#' among its digits: only '#' and a blank starts a comment */
     snprintf(text, sizeof text, "# comment\n\n%s\n", pub);
-    write_text(path_of("ok.pub"), text);
+    tl_write_text(path_of("ok.pub"), text);
     EXPECT(net_read_key(path_of("ok.pub"), z85) == 0 && strcmp(z85, pub) == 0);
-    write_text(path_of("short.pub"), "abc\n");
+    tl_write_text(path_of("short.pub"), "abc\n");
     EXPECT(net_read_key(path_of("short.pub"), z85) != 0 && strstr(err_msg(), "short.pub") && strstr(err_msg(), "40"));
-    write_text(path_of("empty.pub"), "# nothing\n");
+    tl_write_text(path_of("empty.pub"), "# nothing\n");
     EXPECT(net_read_key(path_of("empty.pub"), z85) != 0 && strstr(err_msg(), "no key"));
-    write_text(path_of("bad.pub"), "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n");   /* '~' is not Z85 */
+    tl_write_text(path_of("bad.pub"), "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n");   /* '~' is not Z85 */
     EXPECT(net_read_key(path_of("bad.pub"), z85) != 0 && strstr(err_msg(), "Z85"));
     EXPECT(net_read_key(path_of("missing.pub"), z85) != 0 && strstr(err_msg(), "missing.pub"));
     err_clear();
@@ -213,8 +206,7 @@ TEST(rejected_messages_are_counted) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "%s/pawpipe-net-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(g_dir)) {
+    if (tl_tmpdir(g_dir, sizeof g_dir, "net") != 0) {
         perror("mkdtemp");
         return 1;
     }
@@ -230,8 +222,6 @@ int main(void) {
     RUN(keys_needed_where_they_are_used);
     RUN(curve_admits_the_allowed_refuses_the_rest_and_forgets_removed_keys);
     RUN(rejected_messages_are_counted);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    tl_tmpdir_done(g_dir);
     return TEST_SUMMARY();
 }
