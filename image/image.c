@@ -172,10 +172,11 @@ int img_decode(const void *bytes, size_t len, const img_decode_opts_t *o, img_t 
      * file in the data folder could reach for nothing (docs/augmentation.md). */
     int jpeg = strcmp(loader, "VipsForeignLoadJpegBuffer") == 0;
     if (!jpeg && strcmp(loader, "VipsForeignLoadPngBuffer") != 0) {
-        const char *fmt = loader + (strncmp(loader, "VipsForeignLoad", 15) == 0 ? 15 : 0);
-        err_set("not a JPEG or PNG image (libvips reads it as %.*s): only JPEG and PNG are decoded",
-                (int)(strlen(fmt) > 6 && strcmp(fmt + strlen(fmt) - 6, "Buffer") == 0 ? strlen(fmt) - 6 : strlen(fmt)),
-                fmt);
+        const char *fmt = loader;   /* "VipsForeignLoadWebpBuffer": "Webp" */
+        size_t len = strlen(fmt);
+        if (strncmp(fmt, "VipsForeignLoad", 15) == 0) fmt += 15, len -= 15;
+        if (len > 6 && strcmp(fmt + len - 6, "Buffer") == 0) len -= 6;
+        err_set("not a JPEG or PNG image (libvips reads it as %.*s): only JPEG and PNG are decoded", (int)len, fmt);
         return -1;
     }
     if (jpeg) {
