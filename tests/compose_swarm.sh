@@ -96,8 +96,9 @@ expect_outputs "$run" "$EPOCHS"
 echo "checkpoints, history.csv and curves.png written, owned by $test_uid:$test_gid"
 
 for s in loader trainer; do   # every socket with CURVE (the binders say so, and bind only with keys)
-    "$DOCKER" service logs --raw "${stack}_$s" 2>&1 | grep -q "network: .*(CURVE on)" ||
-        fail "the $s did not run with CURVE."
+    # (to a file first: grep -q stopping early would SIGPIPE the client, a failure under pipefail)
+    "$DOCKER" service logs --raw "${stack}_$s" >"$work/$s-all.log" 2>&1
+    grep -q "network: .*(CURVE on)" "$work/$s-all.log" || fail "the $s did not run with CURVE."
 done
 echo "loader and trainer ran with CURVE, keys from Docker secrets"
 
