@@ -32,8 +32,11 @@ int nn_ckpt_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *in
  * Format and checks: docs/model-spec.md. */
 int nn_ckpt_load(const char *path, nn_model_t *m, nn_ckpt_info_t *info, float **params, float **rms);
 
-/* Check that a checkpoint's model matches an expected one (same layers and shapes): used by
- * --resume to refuse a checkpoint of another model. 0 / -1 with err_msg() naming the difference. */
+/* Check that a checkpoint's model matches an expected one (same layers and shapes; the layers' names
+ * may differ): used by --resume to refuse a checkpoint of another model. 0 / -1 with err_msg()
+ * naming the difference. nn_model_same_weights asks less, for --init-from: the same weights in the
+ * same places (dropout rates, which only training uses, may differ). */
 int nn_model_same(const nn_model_t *a, const nn_model_t *b);
+int nn_model_same_weights(const nn_model_t *a, const nn_model_t *b);
 
 #endif

@@ -456,6 +456,13 @@ TEST(another_model) {
     EXPECT(nn_model_same(&f1.m, &m) == -1);   /* what --resume does with a checkpoint of another model */
     fprintf(stderr, "  %s\n", err_msg());
     EXPECT(strstr(err_msg(), "models differ at layer 10"));
+    nn_model_t renamed = f2.m;   /* a shallow copy, not freed: Keras names the first layer "conv2d" */
+    snprintf(renamed.layers[0].name, sizeof renamed.layers[0].name, "conv2d");
+    EXPECT(nn_model_same(&renamed, &m) == 0);
+    for (int i = 0; i < renamed.n_layers; i++)   /* another dropout rate: other training, the same weights */
+        if (renamed.layers[i].type == NN_DROPOUT) renamed.layers[i].rate = 0.5;
+    EXPECT(nn_model_same(&renamed, &m) == -1);
+    EXPECT(nn_model_same_weights(&renamed, &m) == 0);
     free(p);
     free(r);
     nn_model_free(&m);
