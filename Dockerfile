@@ -17,7 +17,7 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libvips-dev libzmq3-dev libmsgpack-dev libdnnl-dev ocl-icd-opencl-dev libinih-dev \
-      libcairo2-dev libssl-dev libjansson-dev \
+      libcairo2-dev libssl-dev libjansson-dev libhdf5-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler libisal-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

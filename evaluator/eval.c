@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "image/dataset.h"
+#include "interop/keras.h"
 #include "nn/checkpoint.h"
 #include "proto/sock.h"
 
@@ -20,6 +21,7 @@ void evaluator_config_default(evaluator_config_t *c) {
     c->precision = "fp32";
     c->validation_steps = -1;
     c->rcvhwm = 2;
+    c->digits = 4;
 }
 
 static int64_t max_images_of(const evaluator_config_t *c, const nn_model_t *m) {
@@ -88,7 +90,7 @@ int eval_load_checkpoint_file(const evaluator_config_t *c, const char *path, int
     nn_model_t m = {0};
     nn_ckpt_info_t info = {0};
     float *params = NULL, *rms = NULL;
-    TRY(nn_ckpt_load(path, &m, &info, &params, &rms));
+    TRY(model_file_load(path, &m, &info, &params, &rms));   /* a checkpoint or a Keras file */
     int rc = -1;
     TRY_GOTO(scorer_use_spec(s, m.spec_text, path, c->backend, c->precision, batch > 0 ? batch : c->batch_size), done);
     CHECK_GOTO(s->model.n_params == m.n_params, done);
@@ -124,5 +126,20 @@ int evaluator_eval_file(const evaluator_config_t *c, const char *ckpt_path, eval
 done:
     valset_free(&v);
     scorer_free(&s);
+    return rc;
+}
+
+int evaluator_export(const char *model_path, const char *out_path) {
+    nn_model_t m = {0};
+    nn_ckpt_info_t info = {0};
+    float *params = NULL, *rms = NULL;
+    TRY(model_file_load(model_path, &m, &info, &params, &rms));
+    int rc = keras_export(out_path, &m, &info, params, rms);
+    if (rc == 0)
+        LOG_I("wrote %s: model %s, %zu parameters, epoch %u, step %llu", out_path, m.name, m.n_params, info.epoch,
+              (unsigned long long)info.step);
+    nn_model_free(&m);
+    free(params);
+    free(rms);
     return rc;
 }

@@ -27,10 +27,13 @@ typedef struct {
     const char *split;         /* --split: "validation" (default) or "test"                        */
     const char *backend;       /* --backend ref|cpu|cpu-direct|cuda                                */
     const char *precision;     /* --precision fp32|tf32 (tf32: cuda only)                          */
-    const char *run_dir;       /* --run-dir DIR: history.csv and curves.png go here; NULL: neither */
+    const char *run_dir;       /* --run-dir DIR: history.csv, curves.png and the TensorBoard event
+                                  files of tensorboard/validation go here; NULL: none of them       */
+    int no_tensorboard;        /* with run_dir: no TensorBoard event files                         */
     const char *classes;       /* --classes "a,b": names of class 0 and 1 for predictions; NULL:
                                   the data set's folder names, else "cats,dogs"                     */
     int validation_steps;      /* --validation-steps: -1 the spec's; 0 every image of the split    */
+    int digits;                /* --digits: decimals of the probabilities --predict prints         */
     int batch_size;            /* --batch-size: 0 the spec's                                       */
     int rcvhwm;                /* checkpoints ZeroMQ may queue for us before the publisher drops   */
     int max_checkpoints;       /* return after scoring this many (0: until *stop)                   */
@@ -81,5 +84,9 @@ int evaluator_feature_maps(const evaluator_config_t *c, const char *ckpt_path, c
  * could not be read. *n_ok = files scored. Returns -1 only when the model itself failed. */
 int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *const *images,
                       int n_images, int *n_ok);
+
+/* --export OUT.h5|OUT.keras --checkpoint FILE: write the model of FILE (a checkpoint or a Keras file)
+ * with its weights and RMSprop state as a Keras file (interop/keras.h). */
+int evaluator_export(const char *model_path, const char *out_path);
 
 #endif

@@ -18,7 +18,7 @@ static int usage_error(const char *msg) {
 int main(int argc, char **argv) {
     evaluator_config_t c;
     evaluator_config_default(&c);
-    const char *log_level = "info", *checkpoint = NULL, *feature_maps = NULL, *out_dir = NULL;
+    const char *log_level = "info", *checkpoint = NULL, *feature_maps = NULL, *out_dir = NULL, *export_path = NULL;
     int predict = 0;
     const cli_opt_t opts[] = {
         {"checkpoints", CLI_STR, &c.checkpoints, "PAWPIPE_CHECKPOINTS", "ENDPOINT",
@@ -33,7 +33,9 @@ int main(int argc, char **argv) {
         {"precision", CLI_STR, &c.precision, "PAWPIPE_PRECISION", "fp32|tf32",
          "arithmetic of the forward passes: fp32, or tf32 (cuda only: tensor cores round products' inputs to TF32)"},
         {"run-dir", CLI_STR, &c.run_dir, "PAWPIPE_RUN_DIR", "DIR",
-         "append a row per checkpoint to DIR/history.csv and redraw DIR/curves.png (none: print only)"},
+         "append a row per checkpoint to DIR/history.csv, redraw DIR/curves.png and write TensorBoard event files to DIR/tensorboard/validation (none: print only)"},
+        {"no-tensorboard", CLI_BOOL, &c.no_tensorboard, "PAWPIPE_NO_TENSORBOARD", NULL,
+         "with --run-dir: write no TensorBoard event files (DIR/tensorboard/validation)"},
         {"validation-steps", CLI_INT, &c.validation_steps, "PAWPIPE_VALIDATION_STEPS", "N",
          "score N x the spec's batch_size images (spread over the split); -1: the spec's "
          "validation_steps, 0: every image"},
@@ -45,13 +47,18 @@ int main(int argc, char **argv) {
         {"max-checkpoints", CLI_INT, &c.max_checkpoints, "PAWPIPE_EVAL_MAX_CHECKPOINTS", "N",
          "exit after scoring N checkpoints; 0: run until stopped (SIGINT/SIGTERM)"},
         {"checkpoint", CLI_STR, &checkpoint, NULL, "FILE",
-         "score this checkpoint file on --split, print the metrics and exit; with --feature-maps or "
-         "--predict: the model to use"},
+         "score this checkpoint file, or Keras .h5 / .keras file, on --split, print the metrics and exit; "
+         "with --feature-maps, --predict or --export: the model to use"},
+        {"export", CLI_STR, &export_path, NULL, "OUT.h5|OUT.keras",
+         "write the --checkpoint model with its weights and RMSprop state as a Keras file (legacy HDF5 "
+         "or Keras 3's .keras, by the name's ending) for keras.models.load_model, then exit"},
         {"feature-maps", CLI_STR, &feature_maps, NULL, "IMAGE",
          "write the input and one grid of channel images per conv/pooling layer for IMAGE to --out"},
         {"out", CLI_STR, &out_dir, "PAWPIPE_EVAL_OUT", "DIR", "where --feature-maps writes its PNGs"},
         {"predict", CLI_BOOL, &predict, NULL, NULL,
          "print the class and probability of each IMAGE given after the flags, then exit"},
+        {"digits", CLI_INT, &c.digits, NULL, "N",
+         "decimals of the probabilities --predict prints; 9 shows a float's full precision"},
         {"classes", CLI_STR, &c.classes, "PAWPIPE_CLASSES", "A,B",
          "names of class 0 and class 1 for --predict (default: the folder names under --data, else "
          "cats,dogs)"},
@@ -65,7 +72,8 @@ int main(int argc, char **argv) {
                        "[--data DIR] [--run-dir DIR] [options]\n"
                        "       evaluator --checkpoint FILE --data DIR [--split validation|test]\n"
                        "       evaluator --checkpoint FILE --feature-maps IMAGE --out DIR\n"
-                       "       evaluator --checkpoint FILE --predict IMAGE...",
+                       "       evaluator --checkpoint FILE --predict IMAGE...\n"
+                       "       evaluator --checkpoint FILE --export OUT.h5|OUT.keras",
                        "The evaluator stage of pawpipe: subscribes to the trainer's checkpoints and scores "
                        "each one on the validation\nsplit (loss, accuracy, precision, recall, ROC AUC, "
                        "confusion matrix), appending to history.csv and\nredrawing the learning curves. "
@@ -80,11 +88,20 @@ int main(int argc, char **argv) {
         return usage_error("--validation-steps below -1, a negative --batch-size or --max-checkpoints, "
                            "or --rcvhwm below 1");
     if (first < argc && !predict) return usage_error("unexpected argument; images go with --predict");
-    if ((feature_maps || predict) && !checkpoint) return usage_error("--feature-maps and --predict need --checkpoint FILE");
-    if (feature_maps && predict) return usage_error("--feature-maps and --predict are separate commands");
+    if ((feature_maps || predict || export_path) && !checkpoint)
+        return usage_error("--feature-maps, --predict and --export need --checkpoint FILE");
+    if (!!feature_maps + predict + !!export_path > 1)
+        return usage_error("--feature-maps, --predict and --export are separate commands");
+    if (c.digits < 0 || c.digits > 17) return usage_error("--digits wants 0 to 17");
     if (feature_maps && !out_dir) return usage_error("--feature-maps needs --out DIR");
     if (predict && first >= argc) return usage_error("--predict needs at least one IMAGE");
-    if (!feature_maps && !predict && !c.data_dir) return usage_error("--data DIR is required to score checkpoints");
+    if (!feature_maps && !predict && !export_path && !c.data_dir)
+        return usage_error("--data DIR is required to score checkpoints");
+    if (export_path) {
+        rc = evaluator_export(checkpoint, export_path);
+        if (rc != 0) log_error();
+        return rc == 0 ? 0 : 1;
+    }
     if (img_init(argv[0]) != 0) {
         log_error();
         return 1;

@@ -29,7 +29,8 @@ int evaluator_predict(const evaluator_config_t *c, const char *ckpt_path, char *
         TRY_GOTO(scorer_logits(&s, input, 1, NULL), done);
         double p1 = 1.0 / (1.0 + exp(-(double)s.logits[0]));   /* P(class 1) */
         int k = p1 > 0.5;
-        printf("%s: %s (p=%.4f; p(%s)=%.4f)\n", images[i], names[k], k ? p1 : 1.0 - p1, names[1], p1);
+        printf("%s: %s (p=%.*f; p(%s)=%.*f)\n", images[i], names[k], c->digits, k ? p1 : 1.0 - p1, names[1],
+               c->digits, p1);
         fflush(stdout);
         (*n_ok)++;
     }

@@ -17,6 +17,7 @@
 #include "evaluator/eval.h"
 #include "evaluator/history.h"
 #include "image/dataset.h"
+#include "interop/tboard.h"
 #include "nn/backend.h"
 #include "proto/sock.h"
 
@@ -38,6 +39,8 @@ typedef struct {
     int have_scored;
     uint32_t scored_epoch;   /* the last checkpoint scored                                    */
     uint64_t scored_step;
+    int tb_state;            /* run_dir/tensorboard/validation: 0 not opened yet, 1 open, -1 given up */
+    tboard_t tb;
 } session_t;
 
 static void progress(session_t *s) {
@@ -88,10 +91,46 @@ static int take_frame(session_t *s, int r, const proto_msg_t *m) {
     return 1;
 }
 
-/* Score the model in s->scorer (weights loaded) and record it: the line, history.csv, curves.png.
+/* 1 unless the checkpoint file (path or name) is one taken mid-epoch, ckpt-step-NNNNNN.safetensors. */
+static int is_epoch_end(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return strncmp(slash ? slash + 1 : path, "ckpt-step-", 10) != 0;
+}
+
+/* The row's validation metrics in run_dir/tensorboard/validation, as Keras' TensorBoard callback writes
+ * them (docs/tensorboard.md): epoch_loss and epoch_accuracy at step = the 0-based epoch, for an epoch
+ * end's checkpoint only (one taken mid-epoch carries the same epoch count), and for every checkpoint
+ * evaluation_loss_vs_iterations and evaluation_accuracy_vs_iterations at step = its training steps.
+ * The file is made at the first row (an evaluator with nothing to score leaves none). A failure is a
+ * warning, once: the files are lost, not the evaluation. */
+static void tb_record(session_t *s, const history_row_t *row, int epoch_end) {
+    const evaluator_config_t *c = s->c;
+    if (!c->run_dir || c->no_tensorboard || s->tb_state < 0) return;
+    if (s->tb_state == 0) {
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s/tensorboard/validation", c->run_dir);
+        s->tb_state = tboard_open(&s->tb, dir) == 0 ? 1 : -1;
+    }
+    tboard_t *w = &s->tb;
+    int64_t step = (int64_t)row->step, epoch = (int64_t)row->epoch - 1;
+    if (s->tb_state < 0 ||
+        tboard_scalar(w, "evaluation_loss_vs_iterations", step, row->val.loss) != 0 ||
+        tboard_scalar(w, "evaluation_accuracy_vs_iterations", step, row->val.accuracy) != 0 ||
+        (epoch_end && epoch >= 0 &&
+         (tboard_scalar(w, "epoch_loss", epoch, row->val.loss) != 0 ||
+          tboard_scalar(w, "epoch_accuracy", epoch, row->val.accuracy) != 0)) ||
+        tboard_flush(w) != 0) {
+        LOG_W("%s; going on without TensorBoard event files", err_msg());
+        tboard_close(w);
+        s->tb_state = -1;
+    }
+}
+
+/* Score the model in s->scorer (weights loaded) and record it: the line, history.csv, curves.png, the
+ * TensorBoard values. epoch_end: a checkpoint of an epoch's end (not one taken mid-epoch).
  * 0 scored, 1 failed (logged; go on), 2 stopped, -1 fatal. */
 static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss, double accuracy,
-                        const volatile sig_atomic_t *stop) {
+                        int epoch_end, const volatile sig_atomic_t *stop) {
     const evaluator_config_t *c = s->c;
     TRY(eval_prepare_data(c, &s->scorer, &s->valset));
     double t0 = now_s();
@@ -113,6 +152,7 @@ static int score_loaded(session_t *s, uint32_t epoch, uint64_t step, double loss
             log_error();
         else if (curves_from_history(s->history, s->curves) != 0)
             LOG_E("curves: %s", err_msg());
+        tb_record(s, &row, epoch_end);
     }
     return 0;
 }
@@ -129,7 +169,8 @@ static int score_message(session_t *s, const proto_checkpoint_t *ck, const volat
         return 1;
     }
     return score_loaded(s, ck->epoch, ck->step, proto_metric_get(ck->metrics, ck->n_metrics, "loss"),
-                        proto_metric_get(ck->metrics, ck->n_metrics, "accuracy"), stop);
+                        proto_metric_get(ck->metrics, ck->n_metrics, "accuracy"), is_epoch_end(ck->path),
+                        stop);
 }
 
 /* The trainer also writes each checkpoint to its run folder and points latest.safetensors at it. When
@@ -157,7 +198,7 @@ static int catch_up(session_t *s, const volatile sig_atomic_t *stop) {
     LOG_W("%s (%s, epoch %u step %llu) never arrived on the checkpoint stream: scoring the file", s->latest,
           name, epoch, (unsigned long long)step);
     note_seen(s, step, name);
-    return score_loaded(s, epoch, step, loss, accuracy, stop);
+    return score_loaded(s, epoch, step, loss, accuracy, is_epoch_end(name), stop);
 }
 
 /* 1 when history.csv has a row for epoch (an epoch-end checkpoint was scored), else 0. */
@@ -229,7 +270,7 @@ static int score_remaining(session_t *s, const volatile sig_atomic_t *stop) {
             continue;
         }
         LOG_I("scoring %s, which the stream did not bring", path);
-        rc = score_loaded(s, e, step, loss, accuracy, stop);
+        rc = score_loaded(s, e, step, loss, accuracy, 1, stop);
         if (rc == 0) s->stats.evaluated++, s->stats.from_files++;
         if (rc == 1) rc = 0;
         progress(s);
@@ -362,5 +403,6 @@ done:
     scorer_free(&s.scorer);
     valset_free(&s.valset);
     net_close(&s.net);
+    if (tboard_close(&s.tb) != 0) LOG_W("%s", err_msg());
     return rc;
 }

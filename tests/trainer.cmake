@@ -8,7 +8,8 @@ set_tests_properties(trainer PROPERTIES LABELS "pipeline" SKIP_RETURN_CODE 77 TI
 
 # --help lists every flag.
 set(trainer_flags model summary epochs steps-per-epoch backend run-dir batches-bind credits checkpoints-bind
-    resume checkpoint-every window progress dry-run benchmark batch log-level help precision stall-ms autotune)
+    resume checkpoint-every window progress dry-run benchmark batch log-level help precision stall-ms autotune
+    tensorboard-every no-tensorboard)
 add_test(NAME trainer_help COMMAND sh -c
          "out=$(\"$0\" --help) || exit 1; for f in \"$@\"; do printf '%s\\n' \"$out\" | grep -q -- \"^  --$f\\\\b\" || { echo \"--help does not list --$f\"; exit 1; }; done; echo \"all $# flags listed\""
          $<TARGET_FILE:trainer> ${trainer_flags})

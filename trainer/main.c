@@ -52,11 +52,20 @@ int main(int argc, char **argv) {
         NET_OPT_IO_THREADS(&c.net),
         {"resume", CLI_STR, &c.resume, "PAWPIPE_RESUME", "CKPT",
          "continue from a checkpoint of the same model: weights, optimizer state, step and seed"},
+        {"init-from", CLI_STR, &c.init_from, "PAWPIPE_INIT_FROM", "MODEL",
+         "start from the weights of MODEL, a checkpoint or a Keras .h5 / .keras file of the same layers "
+         "(e.g. a notebook's model to fine-tune): weights only, with fresh RMSprop state, at step 0 and "
+         "epoch 0; --resume-latest still resumes a run that has checkpoints"},
         {"resume-latest", CLI_BOOL, &c.resume_latest, "PAWPIPE_RESUME_LATEST", NULL,
          "continue from the run folder's latest checkpoint when there is one (else start afresh); a run folder "
          "whose run is complete makes the trainer exit 0 at once: for restart policies"},
         {"checkpoint-every", CLI_INT, &c.checkpoint_every, "PAWPIPE_CHECKPOINT_EVERY", "N",
          "also checkpoint every N steps (ckpt-step-NNNNNN.safetensors); 0: only at epoch ends"},
+        {"tensorboard-every", CLI_INT, &c.tensorboard_every, "PAWPIPE_TENSORBOARD_EVERY", "N",
+         "TensorBoard: batch_loss, batch_accuracy and batch_images_per_second every N steps besides the "
+         "epoch values (RUN/tensorboard/train); 0: the epoch values only"},
+        {"no-tensorboard", CLI_BOOL, &c.no_tensorboard, "PAWPIPE_NO_TENSORBOARD", NULL,
+         "write no TensorBoard event files"},
         {"window", CLI_INT, &c.window, "PAWPIPE_WINDOW", "W",
          "reorder window in batches; at least the loader's credit window"},
         {"stall-ms", CLI_INT, &c.stall_ms, "PAWPIPE_STALL_MS", "MS",
@@ -84,6 +93,15 @@ int main(int argc, char **argv) {
     }
     if (!c.model_path) {
         fprintf(stderr, "error: --model MODEL.ini is required (see --help)\n");
+        return 2;
+    }
+    if (c.init_from && c.resume) {
+        fprintf(stderr, "error: --init-from and --resume exclude each other: --resume continues a run, "
+                        "--init-from starts one (see --help)\n");
+        return 2;
+    }
+    if (c.tensorboard_every < 0) {
+        fprintf(stderr, "error: --tensorboard-every wants 0 or more (see --help)\n");
         return 2;
     }
     if (c.checkpoint_every < 0 || c.window < 1 || c.stall_ms < 1 || c.epochs < 0 || c.steps_per_epoch < -1 ||

@@ -13,6 +13,8 @@
 #include "common/rng.h"
 #include "common/runend.h"
 #include "common/timeutil.h"
+#include "interop/keras.h"
+#include "interop/tboard.h"
 #include "nn/backend.h"
 #include "nn/checkpoint.h"
 #include "proto/sock.h"
@@ -62,6 +64,10 @@ typedef struct {
     int complete;              /* --resume-latest found the run complete: nothing to train */
     double t_first_batch;      /* when the first batch arrived (0: not yet)         */
     double wait_s;             /* time blocked for the next batch since then        */
+    tboard_t tb;               /* run_dir/tensorboard/train; not open: none written */
+    uint64_t images_trained;   /* in this process                                   */
+    double tb_t_mark;          /* images/s of the batch values: since this time ...  */
+    uint64_t tb_images_mark;   /* ... and this count (the last value or epoch end)  */
 } trainer_t;
 
 void trainer_config_default(trainer_config_t *c) {
@@ -76,12 +82,41 @@ void trainer_config_default(trainer_config_t *c) {
     c->window = 8;
     c->stall_ms = TSTREAM_STALL_MS;
     c->progress = -1;
+    c->tensorboard_every = 10;
 }
 
-/* Parameters: Glorot from the run seed, or the checkpoint resumed from (same model only). */
+/* --init-from MODEL: its weights, nothing else (RMSprop state zeros, step 0, the spec's seed). */
+static int init_from_model(trainer_t *t) {
+    const char *path = t->c->init_from;
+    nn_model_t fm = {0};
+    float *params = NULL;
+    if (model_file_load(path, &fm, NULL, &params, NULL) != 0) {
+        err_prepend("--init-from %s", path);
+        return -1;
+    }
+    int rc = -1;
+    if (nn_model_same_weights(&t->m, &fm) != 0) {
+        err_prepend("--init-from %s: its layers differ from %s's", path, t->c->model_path);
+        goto done;
+    }
+    if (t->be->set_params(t->ctx, params, NULL) != 0) {
+        err_prepend("--init-from %s", path);
+        goto done;
+    }
+    LOG_I("initialised %zu parameters from %s (weights only: fresh optimizer state, step 0)", t->m.n_params, path);
+    rc = 0;
+done:
+    free(params);
+    nn_model_free(&fm);
+    return rc;
+}
+
+/* Parameters: Glorot from the run seed, the checkpoint resumed from (same model only), or the weights
+ * of --init-from. */
 static int init_params(trainer_t *t) {
     const trainer_config_t *c = t->c;
     const char *resume = t->resume;
+    if (!resume && c->init_from) return init_from_model(t);
     if (!resume) {
         float *params = malloc(t->m.n_params * sizeof(float));
         CHECK(params != NULL, "out of memory");
@@ -161,6 +196,22 @@ static int choose_start(trainer_t *t) {
     return 0;
 }
 
+/* TensorBoard event files in run_dir/tensorboard/train, as Keras' TensorBoard callback writes them
+ * (docs/tensorboard.md). Losing them must not cost the training: the first failure is a warning, and
+ * the writer is closed, which makes the later calls do nothing. */
+static void tb_lost(trainer_t *t) {
+    LOG_W("%s; training goes on without TensorBoard event files", err_msg());
+    tboard_close(&t->tb);
+}
+
+static void tb_open(trainer_t *t) {
+    if (t->c->no_tensorboard) return;
+    char dir[sizeof t->run_dir + 32];
+    snprintf(dir, sizeof dir, "%s/tensorboard/train", t->run_dir);
+    if (tboard_open(&t->tb, dir) != 0) tb_lost(t);
+    else LOG_D("TensorBoard event file %s", t->tb.path);
+}
+
 static int setup(trainer_t *t) {
     const trainer_config_t *c = t->c;
     CHECK(c->model_path != NULL, "no model spec (--model MODEL.ini)");
@@ -168,6 +219,7 @@ static int setup(trainer_t *t) {
     t->seed = t->m.train.seed;
     t->epochs = c->epochs > 0 ? c->epochs : t->m.train.epochs;
     CHECK(t->epochs > 0, "the run has no epochs (--epochs or [train] epochs)");
+    CHECK(c->tensorboard_every >= 0, "--tensorboard-every %d: negative", c->tensorboard_every);
     int spe = c->steps_per_epoch >= 0 ? c->steps_per_epoch : t->m.train.steps_per_epoch;
     t->steps_known = spe > 0 ? spe : 0;
     int n = c->run_dir ? snprintf(t->run_dir, sizeof t->run_dir, "%s", c->run_dir)
@@ -210,6 +262,7 @@ static int setup(trainer_t *t) {
     };
     TRY(tstream_open(&sc, &t->ts));
     progress_init(&t->prog, stdout, c->progress, t->epochs);
+    tb_open(t);
     LOG_I("model %s: %zu parameters, backend %s, batch %d, %d epochs, run dir %s; batches on %s, "
           "checkpoints on %s", t->m.name, t->m.n_params, t->be->name, t->m.train.batch_size, t->epochs,
           t->run_dir, c->batches_bind, c->checkpoints_bind);
@@ -217,6 +270,7 @@ static int setup(trainer_t *t) {
 }
 
 static void teardown(trainer_t *t) {
+    if (tboard_close(&t->tb) != 0) LOG_W("%s", err_msg());
     tstream_close(&t->ts);
     publisher_destroy(&t->pub);
     net_close(&t->net);
@@ -235,6 +289,39 @@ static int read_sums(trainer_t *t) {
     t->acc.loss_sum = s.loss_sum;
     t->acc.acc_sum = s.correct;
     return 0;
+}
+
+/* Keras' batch values every --tensorboard-every steps, at step = steps done: the epoch's running
+ * loss and accuracy (what Keras logs as batch_loss and batch_accuracy), and the images trained per
+ * second since the last value or epoch end. The sums are read only here and for the bar: on the GPU
+ * a read waits for the steps launched. */
+static int tb_batch(trainer_t *t) {
+    int every = t->c->tensorboard_every;
+    if (every <= 0 || t->next_step % (uint64_t)every != 0 || !tboard_ok(&t->tb)) return 0;
+    TRY(read_sums(t));
+    double now = now_s(), span = now - t->tb_t_mark;
+    double ips = span > 0 ? (double)(t->images_trained - t->tb_images_mark) / span : 0.0;
+    t->tb_t_mark = now;
+    t->tb_images_mark = t->images_trained;
+    int64_t step = (int64_t)t->next_step;
+    if (tboard_scalar(&t->tb, "batch_loss", step, acc_loss(&t->acc)) != 0 ||
+        tboard_scalar(&t->tb, "batch_accuracy", step, acc_accuracy(&t->acc)) != 0 ||
+        tboard_scalar(&t->tb, "batch_images_per_second", step, ips) != 0 || tboard_flush(&t->tb) != 0)
+        tb_lost(t);
+    return 0;
+}
+
+/* Keras' epoch values at step = the 0-based epoch: the metrics the epoch's checkpoint carries (and
+ * history.csv's loss and accuracy), and the learning rate, as Keras 3 adds it. */
+static void tb_epoch(trainer_t *t, int epoch) {
+    t->tb_t_mark = now_s();   /* the checkpoint's time is not training time */
+    t->tb_images_mark = t->images_trained;
+    if (!tboard_ok(&t->tb)) return;
+    if (tboard_scalar(&t->tb, "epoch_loss", epoch, acc_loss(&t->acc)) != 0 ||
+        tboard_scalar(&t->tb, "epoch_accuracy", epoch, acc_accuracy(&t->acc)) != 0 ||
+        tboard_scalar(&t->tb, "epoch_learning_rate", epoch, t->m.optim.learning_rate) != 0 ||
+        tboard_flush(&t->tb) != 0)
+        tb_lost(t);
 }
 
 /* Writes and publishes a checkpoint with the running metrics of the current epoch. */
@@ -285,11 +372,13 @@ static int train_step(trainer_t *t, const proto_batch_t *b) {
     t->acc.last_pos = (int)b->step + 1;
     t->acc.skipped += b->skipped;
     t->steps_trained++;
+    t->images_trained += b->n;
     t->next_step = b->seq + 1;
-    if (progress_due(&t->prog, (int)b->step + 1)) {   /* a bar redraw: the only read of the sums mid-epoch */
+    if (progress_due(&t->prog, (int)b->step + 1)) {   /* a bar redraw: with tb_batch, the only reads mid-epoch */
         TRY(read_sums(t));
         progress_step(&t->prog, (int)b->step + 1, acc_loss(&t->acc), acc_accuracy(&t->acc));
     }
+    TRY(tb_batch(t));
 
     int every = t->c->checkpoint_every;
     if (every > 0 && t->next_step % (uint64_t)every == 0) {
@@ -324,6 +413,7 @@ static int end_epoch(trainer_t *t, const proto_control_t *ctrl) {
     t->last_loss = acc_loss(&t->acc);
     t->last_acc = acc_accuracy(&t->acc);
     t->last_ms = ms;
+    tb_epoch(t, (int)ctrl->epoch);
     t->t_epoch_end = now_s();
     t->epochs_ended++;
     return 0;
@@ -363,7 +453,7 @@ static int loop(trainer_t *t, const volatile sig_atomic_t *stop) {
         double t0 = now_s();
         int ev = *stop ? TS_STOPPED : tstream_next(t->ts, stop, &batch, &ctrl);
         if (t->t_first_batch > 0) t->wait_s += now_s() - t0;
-        else if (ev == TS_BATCH) t->t_first_batch = now_s();
+        else if (ev == TS_BATCH) t->t_first_batch = t->tb_t_mark = now_s();
         switch (ev) {
         case TS_BATCH:
             TRY(train_step(t, batch));

@@ -20,8 +20,12 @@ typedef struct {
     const char *credits;           /* --credits ENDPOINT (the loader's)                        */
     const char *checkpoints_bind;  /* --checkpoints-bind ENDPOINT                              */
     const char *resume;            /* --resume CKPT                                            */
+    const char *init_from;         /* --init-from MODEL: start from its weights (a checkpoint or
+                                      a Keras file); fresh optimizer state, step 0              */
     int resume_latest;             /* --resume-latest: from run_dir/latest.safetensors if any  */
     int checkpoint_every;          /* --checkpoint-every N steps (0: only at epoch ends)       */
+    int tensorboard_every;         /* --tensorboard-every N: batch_* values every N steps      */
+    int no_tensorboard;            /* --no-tensorboard: no run_dir/tensorboard event files     */
     int window;                    /* reorder window, = the loader's credit window             */
     int stall_ms;                  /* --stall-ms: START again after this long without a batch  */
     int progress;                  /* -1 auto (bar on a terminal), 0 plain lines, 1 bar        */

@@ -1,0 +1,84 @@
+/* keras_internal.h: what the Keras readers and writers share: the config JSON (keras_config.c), the HDF5
+ * helpers and the two weight layouts (keras_h5.c), the zip (keras_zip.c). Not for other folders. */
+#ifndef PAWPIPE_KERAS_INTERNAL_H
+#define PAWPIPE_KERAS_INTERNAL_H
+
+#include <hdf5.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "nn/checkpoint.h"
+#include "nn/model.h"
+
+/* The Keras release whose files the writers mirror, and which the tests load them with. */
+#define KERAS_VERSION_WRITTEN "3.15.1"
+
+/* --- config (keras_config.c) ----------------------------------------------------------------- */
+
+/* A spec (docs/model-spec.md) for a Keras model config ({"class_name": "Sequential", ...}, any
+ * Keras 2.0 to 3 style) and its training or compile config (optimizer; may be NULL). *spec is
+ * malloc'd. -1 + err_msg() naming the first layer that cannot be mapped, and why. */
+int keras_spec_from_config(const json_t *model_config, const json_t *training_config, const char *source,
+                           char **spec);
+
+/* The model config of m: for .h5 (legacy: class_name and config only; InputLayer with
+ * batch_input_shape, which Keras 3 and tf.keras both read) or for .keras (module, registered_name,
+ * build_config, compile_config with the optimizer). New references; NULL when out of memory. */
+json_t *keras_h5_model_config(const nn_model_t *m);
+json_t *keras_zip_config(const nn_model_t *m);
+/* The legacy file's training_config: loss, metrics, the RMSprop optimizer. */
+json_t *keras_h5_training_config(const nn_model_t *m);
+
+/* The name Keras 3 gives layer l's group in model.weights.h5: its class name in snake_case and a
+ * counter per class in model order ("conv2d", "conv2d_1", ..., "dense", "dense_1"). */
+void keras_zip_layer_path(const nn_model_t *m, int l, char *out, size_t cap);
+
+/* --- HDF5 (keras_h5.c) -------------------------------------------------------------------------- */
+
+/* Turn off libhdf5's printing of its error stack (once per process); errors are taken with
+ * keras_h5_error. */
+void keras_h5_quiet(void);
+/* Set err_msg() to "what: <libhdf5's innermost error description>"; returns -1. */
+int keras_h5_error(const char *what);
+
+/* A string attribute (scalar; variable or fixed length) as a malloc'd string; NULL + err_msg(). */
+char *keras_h5_attr_string(hid_t obj, const char *name);
+/* Read dataset path under loc into dst: its shape must be the ndim dims given (HDF5 converts other
+ * float types to float). -1 + err_msg() naming the dataset and what differs. */
+int keras_h5_read_floats(hid_t loc, const char *path, int ndim, const int64_t *dims, float *dst);
+/* Write a float32 dataset (parent groups made as needed), or a scalar of type type from value. */
+int keras_h5_write_floats(hid_t loc, const char *path, int ndim, const int64_t *dims, const float *src);
+int keras_h5_write_scalar(hid_t loc, const char *path, hid_t type, const void *value);
+/* Attributes: a variable-length UTF-8 string, and a 1-D array of them (n may be 0). */
+int keras_h5_set_attr_string(hid_t obj, const char *name, const char *value);
+int keras_h5_set_attr_strings(hid_t obj, const char *name, const char *const *values, int n);
+
+/* The weights of m read from a legacy file's model_weights group (or a weights-only file's root):
+ * layer groups in layer_names order, matched by order to m's layers with parameters, the datasets of
+ * each in weight_names order (kernel, bias). params holds m->n_params floats. */
+int keras_h5_read_legacy_weights(hid_t group, const nn_model_t *m, float *params);
+/* The weights of m read from a .keras model.weights.h5 (layers/<keras_zip_layer_path>/vars/0, 1). */
+int keras_h5_read_zip_weights(hid_t file, const nn_model_t *m, float *params);
+/* Write m's weights (and optimizer state when rms) in the .keras layout into an open file. */
+int keras_h5_write_zip_weights(hid_t file, const nn_model_t *m, const nn_ckpt_info_t *info, const float *params,
+                               const float *rms);
+
+/* Read a whole legacy .h5 file: config to spec, spec to model, weights. m and *params as
+ * model_file_load; label names the file in messages. */
+int keras_h5_load(const char *path, nn_model_t *m, float **params);
+int keras_h5_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *info, const float *params,
+                  const float *rms);
+
+/* Rename tmp over path: a written file appears whole or not at all. */
+int keras_rename_into_place(const char *tmp, const char *path);
+
+/* --- .keras zip (keras_zip.c) --------------------------------------------------------------------- */
+int keras_zip_load(const char *path, nn_model_t *m, float **params);
+int keras_zip_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *info, const float *params,
+                   const float *rms);
+
+/* Build m from spec (label for messages) and allocate its zeroed params: the step every reader
+ * shares after making the spec. On failure nothing is left to free. */
+int keras_model_from_spec(const char *spec, const char *label, nn_model_t *m, float **params);
+
+#endif
