@@ -456,9 +456,17 @@ void keras_zip_layer_path(const nn_model_t *m, int l, char *out, size_t cap) {
     else snprintf(out, cap, "layers/%s", snake);
 }
 
-int keras_model_from_spec(const char *spec, const char *label, nn_model_t *m, float **params) {
+void keras_spec_label(const char *path, char *out, size_t cap) { snprintf(out, cap, "%s (its Keras config)", path); }
+
+int keras_model_from_config(const json_t *model_config, const json_t *training_config, const char *path,
+                            nn_model_t *m, float **params) {
     *params = NULL;
-    if (nn_model_parse(spec, label, m) != 0) return -1;
+    char *spec = NULL, label[512];
+    TRY(keras_spec_from_config(model_config, training_config, path, &spec));
+    keras_spec_label(path, label, sizeof label);
+    int rc = nn_model_parse(spec, label, m);
+    free(spec);
+    TRY(rc);
     *params = calloc(m->n_params ? m->n_params : 1, sizeof(float));
     if (!*params) {
         nn_model_free(m);

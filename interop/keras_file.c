@@ -120,7 +120,7 @@ static int read_reply(reader_t *r, const char *path, nn_model_t *m, float **para
         return -1;
     }
     char label[512];
-    snprintf(label, sizeof label, "%s (its Keras config)", path);
+    keras_spec_label(path, label, sizeof label);
     int rc = nn_model_parse(text, label, m);
     free(text);
     TRY(rc);

@@ -332,18 +332,29 @@ done:
     return rc;
 }
 
+/* Where Keras 3 keeps layer l's kernel and bias in model.weights.h5, and their shapes. */
+typedef struct {
+    char kernel[NN_NAME_MAX + 48], bias[NN_NAME_MAX + 48];
+    int kernel_rank;
+    int64_t kernel_dims[4], bias_dims[1];
+} zip_vars_t;
+
+static void zip_vars(const nn_model_t *m, int l, zip_vars_t *v) {
+    char base[NN_NAME_MAX + 32];
+    keras_zip_layer_path(m, l, base, sizeof base);
+    snprintf(v->kernel, sizeof v->kernel, "%s/vars/0", base);
+    snprintf(v->bias, sizeof v->bias, "%s/vars/1", base);
+    v->kernel_rank = weight_shapes(&m->layers[l], v->kernel_dims, v->bias_dims);
+}
+
 int keras_h5_read_zip_weights(hid_t file, const nn_model_t *m, float *params) {
     for (int l = 0; l < m->n_layers; l++) {
         const nn_layer_t *ly = &m->layers[l];
         if (!has_params(ly)) continue;
-        char base[NN_NAME_MAX + 32], path[NN_NAME_MAX + 48];
-        keras_zip_layer_path(m, l, base, sizeof base);
-        int64_t kd[4], bd[1];
-        int kr = weight_shapes(ly, kd, bd);
-        snprintf(path, sizeof path, "%s/vars/0", base);
-        TRY(keras_h5_read_floats(file, path, kr, kd, params + ly->w_off));
-        snprintf(path, sizeof path, "%s/vars/1", base);
-        TRY(keras_h5_read_floats(file, path, 1, bd, params + ly->b_off));
+        zip_vars_t v;
+        zip_vars(m, l, &v);
+        TRY(keras_h5_read_floats(file, v.kernel, v.kernel_rank, v.kernel_dims, params + ly->w_off));
+        TRY(keras_h5_read_floats(file, v.bias, 1, v.bias_dims, params + ly->b_off));
     }
     return 0;
 }
@@ -361,12 +372,10 @@ int keras_h5_write_zip_weights(hid_t file, const nn_model_t *m, const nn_ckpt_in
         H5Gclose(g);
         TRY(rc);
         if (!has_params(ly)) continue;
-        int64_t kd[4], bd[1];
-        int kr = weight_shapes(ly, kd, bd);
-        snprintf(path, sizeof path, "%s/vars/0", base);
-        TRY(keras_h5_write_floats(file, path, kr, kd, params + ly->w_off));
-        snprintf(path, sizeof path, "%s/vars/1", base);
-        TRY(keras_h5_write_floats(file, path, 1, bd, params + ly->b_off));
+        zip_vars_t v;
+        zip_vars(m, l, &v);
+        TRY(keras_h5_write_floats(file, v.kernel, v.kernel_rank, v.kernel_dims, params + ly->w_off));
+        TRY(keras_h5_write_floats(file, v.bias, 1, v.bias_dims, params + ly->b_off));
     }
     hid_t g = make_group(file, "vars");
     if (g < 0) return -1;
@@ -427,15 +436,9 @@ static int load_open(hid_t f, const char *path, nn_model_t *m, float **params) {
     }
     json_t *training = H5Aexists(f, "training_config") > 0 ? json_attr(f, "training_config") : NULL;
     err_clear();   /* a training config that does not parse only costs the optimizer settings */
-    char *spec = NULL;
-    int rc = keras_spec_from_config(config, training, path, &spec);
+    int rc = keras_model_from_config(config, training, path, m, params);
     json_decref(config);
     json_decref(training);
-    TRY(rc);
-    char label[512];
-    snprintf(label, sizeof label, "%s (its Keras config)", path);
-    rc = keras_model_from_spec(spec, label, m, params);
-    free(spec);
     TRY(rc);
     hid_t g = path_exists(f, "model_weights") ? H5Gopen2(f, "model_weights", H5P_DEFAULT) : H5Gopen2(f, "/", H5P_DEFAULT);
     rc = g >= 0 ? keras_h5_read_legacy_weights(g, m, *params) : keras_h5_error("model_weights");

@@ -77,8 +77,11 @@ int keras_zip_load(const char *path, nn_model_t *m, float **params);
 int keras_zip_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *info, const float *params,
                    const float *rms);
 
-/* Build m from spec (label for messages) and allocate its zeroed params: the step every reader
- * shares after making the spec. On failure nothing is left to free. */
-int keras_model_from_spec(const char *spec, const char *label, nn_model_t *m, float **params);
+/* m from a Keras config (keras_spec_from_config, then the spec parsed) and its zeroed params: what
+ * every reader does before reading weights. On failure nothing is left to free. */
+int keras_model_from_config(const json_t *model_config, const json_t *training_config, const char *path,
+                            nn_model_t *m, float **params);
+/* How the spec made from path's config is named in messages: "PATH (its Keras config)". */
+void keras_spec_label(const char *path, char *out, size_t cap);
 
 #endif

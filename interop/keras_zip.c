@@ -69,14 +69,8 @@ static int load_members(zip_t *z, const char *path, nn_model_t *m, float **param
     json_t *config = json_loadb(ctext, clen, 0, &je);
     free(ctext);
     CHECK(config != NULL, "%s: config.json is not JSON: %s (line %d)", path, je.text, je.line);
-    char *spec = NULL;
-    int rc = keras_spec_from_config(config, json_object_get(config, "compile_config"), path, &spec);
+    int rc = keras_model_from_config(config, json_object_get(config, "compile_config"), path, m, params);
     json_decref(config);
-    TRY(rc);
-    char label[512];
-    snprintf(label, sizeof label, "%s (its Keras config)", path);
-    rc = keras_model_from_spec(spec, label, m, params);
-    free(spec);
     TRY(rc);
     rc = read_member(z, path, "model.weights.h5", MAX_WEIGHTS_BYTES, &weights, &wlen);
     if (rc == 0) {
