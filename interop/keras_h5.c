@@ -81,7 +81,7 @@ static int read_strings(hid_t a, hid_t type, hid_t space, hssize_t n, char **out
         free(p);
     } else {
         size_t size = H5Tget_size(type);
-        char *buf = size && size < (1u << 20) ? malloc(size * (size_t)n) : NULL;
+        char *buf = size && size * (size_t)n <= (16u << 20) ? malloc(size * (size_t)n) : NULL;
         H5Tset_size(mt, size);
         if (!buf) err_set("%s: strings of %zu bytes", name, size);
         else if (H5Aread(a, mt, buf) < 0) keras_h5_error(name);
@@ -188,19 +188,20 @@ int keras_h5_read_floats(hid_t loc, const char *path, int ndim, const int64_t *d
     hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
     if (d < 0) return keras_h5_error(what);
     hid_t space = H5Dget_space(d), type = H5Dget_type(d);
-    hsize_t got[8];
+    hsize_t got[H5S_MAX_RANK];
     int rank = H5Sget_simple_extent_ndims(space);
-    int same = rank == ndim && H5Sget_simple_extent_dims(space, got, NULL) == rank;
+    int known = rank >= 0 && rank <= H5S_MAX_RANK && H5Sget_simple_extent_dims(space, got, NULL) == rank;
+    int same = known && rank == ndim;
     for (int i = 0; same && i < ndim; i++) same = got[i] == (hsize_t)dims[i];
     int rc = -1;
     if (H5Tget_class(type) != H5T_FLOAT) {
         err_set("%s does not hold floating-point numbers", what);
     } else if (!same) {
-        char want[96], have[96] = "of another rank";
-        int64_t g64[8];
-        for (int i = 0; rank > 0 && rank <= 8 && i < rank; i++) g64[i] = (int64_t)got[i];
+        char want[96], have[96] = "unknown";
+        int64_t g64[H5S_MAX_RANK];
+        for (int i = 0; known && i < rank; i++) g64[i] = (int64_t)got[i];
+        if (known) shape_text(rank, g64, have, sizeof have);
         shape_text(ndim, dims, want, sizeof want);
-        if (rank >= 0 && rank <= 8 && H5Sget_simple_extent_dims(space, got, NULL) == rank) shape_text(rank, g64, have, sizeof have);
         err_set("%s has shape %s; the model's config needs %s", what, have, want);
     } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         keras_h5_error(what);
