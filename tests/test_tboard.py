@@ -8,7 +8,7 @@ itself (docs/tensorboard.md):
       history.csv's columns at steps 0..E-1 with the scalars plugin, the batch values are there at
       increasing steps, and the resumed trainer added a second file; a run whose tensorboard folder
       cannot be made trains to its end with one warning per stage, and PAWPIPE_NO_TENSORBOARD=1 writes
-      no train events;
+      no events in either run;
   (c) a Keras 3 run with keras.callbacks.TensorBoard: the same run names, and every scalar tag Keras
       writes in a run is in ours with the same metadata, dtype, shape and step numbering, so the two
       overlay in one dashboard.
@@ -203,8 +203,9 @@ def check_failures(root, bin_dir, work):
     check(log_count(os.path.join(logs, "evaluator.log"), "going on without TensorBoard event files") == 1,
           "... and the evaluator says so once")
     run_pipeline(root, bin_dir, work, 1, run="off", steps=2, PAWPIPE_NO_TENSORBOARD="1")
-    check(not os.path.exists(os.path.join(work, "off", "tensorboard", "train")),
-          "PAWPIPE_NO_TENSORBOARD=1: no tensorboard/train")
+    for name in ("train", "validation"):
+        check(not os.path.exists(os.path.join(work, "off", "tensorboard", name)),
+              f"PAWPIPE_NO_TENSORBOARD=1 (trainer and evaluator): no tensorboard/{name}")
 
 
 def check_pipeline(root, bin_dir, work):
