@@ -355,8 +355,6 @@ done:
 
 /* --- writing a config ----------------------------------------------------------------------------- */
 
-static const char *keras_class(nn_layer_type_t t) { return nn_layer_class_name(t); }
-
 /* One layer's config; zip adds Keras 3's module and registered_name. */
 static json_t *layer_json(const nn_layer_t *l, int zip) {
     json_t *c = json_pack("{ss sb ss}", "name", l->name, "trainable", 1, "dtype", "float32");
@@ -392,9 +390,9 @@ static json_t *layer_json(const nn_layer_t *l, int zip) {
         bad |= json_object_set_new(c, "use_bias", json_true());
         break;
     }
-    json_t *j = zip ? json_pack("{ss ss so sn}", "module", "keras.layers", "class_name", keras_class(l->type), "config",
+    json_t *j = zip ? json_pack("{ss ss so sn}", "module", "keras.layers", "class_name", nn_layer_class_name(l->type), "config",
                                 c, "registered_name")
-                    : json_pack("{ss so}", "class_name", keras_class(l->type), "config", c);
+                    : json_pack("{ss so}", "class_name", nn_layer_class_name(l->type), "config", c);
     if (bad || !j) {
         json_decref(j);
         return NULL;

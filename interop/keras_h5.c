@@ -83,7 +83,7 @@ static int read_strings(hid_t a, hid_t type, hid_t space, hssize_t n, char **out
         size_t size = H5Tget_size(type);
         char *buf = size && size * (size_t)n <= (16u << 20) ? malloc(size * (size_t)n) : NULL;
         H5Tset_size(mt, size);
-        if (!buf) err_set("%s: strings of %zu bytes", name, size);
+        if (!buf) err_set("attribute '%s' holds strings of %zu bytes each, more than a Keras file's", name, size);
         else if (H5Aread(a, mt, buf) < 0) keras_h5_error(name);
         else {
             rc = 0;
@@ -128,7 +128,7 @@ static void free_strings(char **s, int n) {
     free(s);
 }
 
-char *keras_h5_attr_string(hid_t obj, const char *name) {
+static char *attr_string(hid_t obj, const char *name) {
     char **s;
     int n;
     if (attr_strings(obj, name, &s, &n) != 0) return NULL;
@@ -149,7 +149,7 @@ static hid_t utf8_type(void) {
     return t;
 }
 
-int keras_h5_set_attr_string(hid_t obj, const char *name, const char *value) {
+static int set_attr_string(hid_t obj, const char *name, const char *value) {
     hid_t t = utf8_type(), s = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
     int rc = a >= 0 && H5Awrite(a, t, &value) >= 0 ? 0 : keras_h5_error(name);
@@ -159,7 +159,7 @@ int keras_h5_set_attr_string(hid_t obj, const char *name, const char *value) {
     return rc;
 }
 
-int keras_h5_set_attr_strings(hid_t obj, const char *name, const char *const *values, int n) {
+static int set_attr_strings(hid_t obj, const char *name, const char *const *values, int n) {
     hsize_t dims[1] = {(hsize_t)n};
     /* no names: an empty float64 array, as h5py writes Keras' empty list */
     hid_t t = n ? utf8_type() : H5Tcopy(H5T_IEEE_F64LE), s = H5Screate_simple(1, dims, NULL);
@@ -181,7 +181,12 @@ static void shape_text(int ndim, const int64_t *dims, char *out, size_t cap) {
     if (k < cap) snprintf(out + k, cap - k, ndim == 1 ? ",)" : ")");
 }
 
-int keras_h5_read_floats(hid_t loc, const char *path, int ndim, const int64_t *dims, float *dst) {
+/* Read the tensor t of params (its shape, at its offset) from dataset path under loc: the dataset must
+ * have that shape (HDF5 converts other float types to float). -1 + err_msg() naming the dataset and
+ * what differs. */
+static int read_tensor(hid_t loc, const char *path, const nn_param_view_t *t, float *params) {
+    int ndim = t->ndim;
+    const int64_t *dims = t->shape;
     char what[300];
     snprintf(what, sizeof what, "dataset '%s'", path);
     CHECK(path_exists(loc, path), "%s is missing", what);
@@ -203,7 +208,7 @@ int keras_h5_read_floats(hid_t loc, const char *path, int ndim, const int64_t *d
         if (known) shape_text(rank, g64, have, sizeof have);
         shape_text(ndim, dims, want, sizeof want);
         err_set("%s has shape %s; the model's config needs %s", what, have, want);
-    } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+    } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, params + t->offset) < 0) {
         keras_h5_error(what);
     } else {
         rc = 0;
@@ -229,16 +234,17 @@ static int write_dataset(hid_t loc, const char *path, hid_t file_type, hid_t mem
     return rc;
 }
 
-int keras_h5_write_floats(hid_t loc, const char *path, int ndim, const int64_t *dims, const float *src) {
-    hsize_t d[8];
-    for (int i = 0; i < ndim; i++) d[i] = (hsize_t)dims[i];
-    hid_t space = H5Screate_simple(ndim, d, NULL);
-    int rc = write_dataset(loc, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space, src);
+/* Write the tensor t of params (or of the RMSprop state: the same layout) as a float32 dataset. */
+static int write_tensor(hid_t loc, const char *path, const nn_param_view_t *t, const float *params) {
+    hsize_t d[4];
+    for (int i = 0; i < t->ndim; i++) d[i] = (hsize_t)t->shape[i];
+    hid_t space = H5Screate_simple(t->ndim, d, NULL);
+    int rc = write_dataset(loc, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space, params + t->offset);
     H5Sclose(space);
     return rc;
 }
 
-int keras_h5_write_scalar(hid_t loc, const char *path, hid_t type, const void *value) {
+static int write_scalar(hid_t loc, const char *path, hid_t type, const void *value) {
     hid_t space = H5Screate(H5S_SCALAR);
     int rc = write_dataset(loc, path, type, type, space, value);
     H5Sclose(space);
@@ -255,17 +261,18 @@ static hid_t make_group(hid_t loc, const char *path) {
 
 /* --- the weights of a layer ----------------------------------------------------------------------- */
 
-/* Kernel and bias shapes of a layer with parameters (conv2d HWIO, dense (in, out)); returns the kernel's
- * rank. */
-static int weight_shapes(const nn_layer_t *l, int64_t kdims[4], int64_t bdims[1]) {
-    if (l->type == NN_CONV2D) {
-        kdims[0] = kdims[1] = l->kernel, kdims[2] = l->in_c, kdims[3] = l->filters;
-        bdims[0] = l->filters;
-        return 4;
+/* Layer l's kernel and bias as the nn core lays them out (nn_param_views: HWIO or (in, out), then the
+ * bias), which are Keras' shapes too. l has parameters. */
+static void layer_tensors(const nn_model_t *m, int l, nn_param_view_t *kernel, nn_param_view_t *bias) {
+    nn_param_view_t v[NN_MAX_PARAM_VIEWS];
+    int n = nn_param_views(m, v, NN_MAX_PARAM_VIEWS);
+    for (int i = 0; i + 1 < n; i += 2) {
+        if (v[i].offset == m->layers[l].w_off) {
+            *kernel = v[i], *bias = v[i + 1];
+            return;
+        }
     }
-    kdims[0] = (int64_t)l->in_h * l->in_w * l->in_c, kdims[1] = l->units;
-    bdims[0] = l->units;
-    return 2;
+    ASSERT(0);
 }
 
 static int has_params(const nn_layer_t *l) { return l->w_count > 0; }
@@ -277,7 +284,10 @@ static void kernel_first(char **names, int *k, int *b) {
     if (strstr(names[1], "kernel") && strstr(names[0], "bias")) *k = 1, *b = 0;
 }
 
-int keras_h5_read_legacy_weights(hid_t group, const nn_model_t *m, float *params) {
+/* The weights of m from a legacy file's model_weights group (or a weights-only file's root): layer
+ * groups in layer_names order, matched by order to m's layers with parameters, the datasets of each in
+ * weight_names order (kernel, bias). */
+static int read_legacy_weights(hid_t group, const nn_model_t *m, float *params) {
     char **layer_names;
     int n_names;
     if (attr_strings(group, "layer_names", &layer_names, &n_names) != 0) {
@@ -308,12 +318,12 @@ int keras_h5_read_legacy_weights(hid_t group, const nn_model_t *m, float *params
                         nn_layer_class_name(m->layers[l].type), m->layers[l].name);
                 r = -1;
             } else {
-                const nn_layer_t *ly = &m->layers[l];
-                int64_t kd[4], bd[1];
-                int kr = weight_shapes(ly, kd, bd), k, b;
+                nn_param_view_t kernel, bias;
+                int k, b;
+                layer_tensors(m, l, &kernel, &bias);
                 kernel_first(wn, &k, &b);
-                r = keras_h5_read_floats(g, wn[k], kr, kd, params + ly->w_off);
-                if (r == 0) r = keras_h5_read_floats(g, wn[b], 1, bd, params + ly->b_off);
+                r = read_tensor(g, wn[k], &kernel, params);
+                if (r == 0) r = read_tensor(g, wn[b], &bias, params);
                 if (r) err_prepend("layer '%s'", name);
             }
         } else if (r) {
@@ -335,17 +345,16 @@ done:
 
 /* Where Keras 3 keeps layer l's kernel and bias in model.weights.h5, and their shapes. */
 typedef struct {
-    char kernel[NN_NAME_MAX + 48], bias[NN_NAME_MAX + 48];
-    int kernel_rank;
-    int64_t kernel_dims[4], bias_dims[1];
+    char kernel_path[NN_NAME_MAX + 48], bias_path[NN_NAME_MAX + 48];
+    nn_param_view_t kernel, bias;
 } zip_vars_t;
 
 static void zip_vars(const nn_model_t *m, int l, zip_vars_t *v) {
     char base[NN_NAME_MAX + 32];
     keras_zip_layer_path(m, l, base, sizeof base);
-    snprintf(v->kernel, sizeof v->kernel, "%s/vars/0", base);
-    snprintf(v->bias, sizeof v->bias, "%s/vars/1", base);
-    v->kernel_rank = weight_shapes(&m->layers[l], v->kernel_dims, v->bias_dims);
+    snprintf(v->kernel_path, sizeof v->kernel_path, "%s/vars/0", base);
+    snprintf(v->bias_path, sizeof v->bias_path, "%s/vars/1", base);
+    layer_tensors(m, l, &v->kernel, &v->bias);
 }
 
 int keras_h5_read_zip_weights(hid_t file, const nn_model_t *m, float *params) {
@@ -354,8 +363,8 @@ int keras_h5_read_zip_weights(hid_t file, const nn_model_t *m, float *params) {
         if (!has_params(ly)) continue;
         zip_vars_t v;
         zip_vars(m, l, &v);
-        TRY(keras_h5_read_floats(file, v.kernel, v.kernel_rank, v.kernel_dims, params + ly->w_off));
-        TRY(keras_h5_read_floats(file, v.bias, 1, v.bias_dims, params + ly->b_off));
+        TRY(read_tensor(file, v.kernel_path, &v.kernel, params));
+        TRY(read_tensor(file, v.bias_path, &v.bias, params));
     }
     return 0;
 }
@@ -369,18 +378,18 @@ int keras_h5_write_zip_weights(hid_t file, const nn_model_t *m, const nn_ckpt_in
         snprintf(path, sizeof path, "%s/vars", base);
         hid_t g = make_group(file, path);
         if (g < 0) return -1;
-        int rc = keras_h5_set_attr_string(g, "name", ly->name);
+        int rc = set_attr_string(g, "name", ly->name);
         H5Gclose(g);
         TRY(rc);
         if (!has_params(ly)) continue;
         zip_vars_t v;
         zip_vars(m, l, &v);
-        TRY(keras_h5_write_floats(file, v.kernel, v.kernel_rank, v.kernel_dims, params + ly->w_off));
-        TRY(keras_h5_write_floats(file, v.bias, 1, v.bias_dims, params + ly->b_off));
+        TRY(write_tensor(file, v.kernel_path, &v.kernel, params));
+        TRY(write_tensor(file, v.bias_path, &v.bias, params));
     }
     hid_t g = make_group(file, "vars");
     if (g < 0) return -1;
-    int rc = keras_h5_set_attr_string(g, "name", m->name);
+    int rc = set_attr_string(g, "name", m->name);
     H5Gclose(g);
     TRY(rc);
     if (!rms) return 0;
@@ -388,23 +397,18 @@ int keras_h5_write_zip_weights(hid_t file, const nn_model_t *m, const nn_ckpt_in
      * variable in model order. */
     g = make_group(file, "optimizer/vars");
     if (g < 0) return -1;
-    rc = keras_h5_set_attr_string(g, "name", "rmsprop");
+    rc = set_attr_string(g, "name", "rmsprop");
     H5Gclose(g);
     TRY(rc);
     int64_t iterations = info ? (int64_t)info->step : 0;
     float lr = (float)m->optim.learning_rate;
-    TRY(keras_h5_write_scalar(file, "optimizer/vars/0", H5T_STD_I64LE, &iterations));
-    TRY(keras_h5_write_scalar(file, "optimizer/vars/1", H5T_IEEE_F32LE, &lr));
-    int v = 2;
-    for (int l = 0; l < m->n_layers; l++) {
-        const nn_layer_t *ly = &m->layers[l];
-        if (!has_params(ly)) continue;
-        int64_t kd[4], bd[1];
-        int kr = weight_shapes(ly, kd, bd);
-        snprintf(path, sizeof path, "optimizer/vars/%d", v++);
-        TRY(keras_h5_write_floats(file, path, kr, kd, rms + ly->w_off));
-        snprintf(path, sizeof path, "optimizer/vars/%d", v++);
-        TRY(keras_h5_write_floats(file, path, 1, bd, rms + ly->b_off));
+    TRY(write_scalar(file, "optimizer/vars/0", H5T_STD_I64LE, &iterations));
+    TRY(write_scalar(file, "optimizer/vars/1", H5T_IEEE_F32LE, &lr));
+    nn_param_view_t t[NN_MAX_PARAM_VIEWS];
+    int n = nn_param_views(m, t, NN_MAX_PARAM_VIEWS);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "optimizer/vars/%d", 2 + i);
+        TRY(write_tensor(file, path, &t[i], rms));
     }
     return 0;
 }
@@ -413,7 +417,7 @@ int keras_h5_write_zip_weights(hid_t file, const nn_model_t *m, const nn_ckpt_in
 
 /* Parse a JSON attribute; NULL with err_msg() when it is not JSON. */
 static json_t *json_attr(hid_t file, const char *name) {
-    char *text = keras_h5_attr_string(file, name);
+    char *text = attr_string(file, name);
     if (!text) return NULL;
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
@@ -423,7 +427,7 @@ static json_t *json_attr(hid_t file, const char *name) {
 }
 
 static int load_open(hid_t f, const char *path, nn_model_t *m, float **params) {
-    char *version = H5Aexists(f, "keras_version") > 0 ? keras_h5_attr_string(f, "keras_version") : NULL;
+    char *version = H5Aexists(f, "keras_version") > 0 ? attr_string(f, "keras_version") : NULL;
     int keras1 = version && version[0] == '1';
     free(version);
     CHECK(!keras1, "%s: written by Keras 1, whose kernels are laid out otherwise: not supported", path);
@@ -442,7 +446,7 @@ static int load_open(hid_t f, const char *path, nn_model_t *m, float **params) {
     json_decref(training);
     TRY(rc);
     hid_t g = path_exists(f, "model_weights") ? H5Gopen2(f, "model_weights", H5P_DEFAULT) : H5Gopen2(f, "/", H5P_DEFAULT);
-    rc = g >= 0 ? keras_h5_read_legacy_weights(g, m, *params) : keras_h5_error("model_weights");
+    rc = g >= 0 ? read_legacy_weights(g, m, *params) : keras_h5_error("model_weights");
     if (g >= 0) H5Gclose(g);
     if (rc) {
         err_prepend("%s", path);
@@ -467,22 +471,22 @@ int keras_h5_load(const char *path, nn_model_t *m, float **params) {
 }
 
 /* The weights of one layer at model_weights/<layer>/<model>/<layer>/{kernel,bias}, as Keras 3 names them. */
-static int save_layer(hid_t mw, const nn_model_t *m, const nn_layer_t *ly, const float *params) {
+static int save_layer(hid_t mw, const nn_model_t *m, int l, const float *params) {
+    const nn_layer_t *ly = &m->layers[l];
     hid_t g = make_group(mw, ly->name);
     if (g < 0) return -1;
     int rc = -1;
     if (!has_params(ly)) {
-        rc = keras_h5_set_attr_strings(g, "weight_names", NULL, 0);
+        rc = set_attr_strings(g, "weight_names", NULL, 0);
     } else {
         char kn[2 * NN_NAME_MAX + 16], bn[2 * NN_NAME_MAX + 16];
         snprintf(kn, sizeof kn, "%s/%s/kernel", m->name, ly->name);
         snprintf(bn, sizeof bn, "%s/%s/bias", m->name, ly->name);
         const char *names[2] = {kn, bn};
-        int64_t kd[4], bd[1];
-        int kr = weight_shapes(ly, kd, bd);
-        rc = keras_h5_set_attr_strings(g, "weight_names", names, 2) ||
-                     keras_h5_write_floats(g, kn, kr, kd, params + ly->w_off) ||
-                     keras_h5_write_floats(g, bn, 1, bd, params + ly->b_off)
+        nn_param_view_t kernel, bias;
+        layer_tensors(m, l, &kernel, &bias);
+        rc = set_attr_strings(g, "weight_names", names, 2) || write_tensor(g, kn, &kernel, params) ||
+                     write_tensor(g, bn, &bias, params)
                  ? -1
                  : 0;
     }
@@ -508,22 +512,19 @@ static int save_optimizer(hid_t f, const nn_model_t *m, const nn_ckpt_info_t *in
     snprintf(names[0], sizeof names[0], "rmsprop/iteration");
     snprintf(names[1], sizeof names[1], "rmsprop/learning_rate");
     ptrs[0] = names[0], ptrs[1] = names[1];
-    if (keras_h5_write_scalar(g, names[0], H5T_STD_I64LE, &it) || keras_h5_write_scalar(g, names[1], H5T_IEEE_F32LE, &lr))
+    if (write_scalar(g, names[0], H5T_STD_I64LE, &it) || write_scalar(g, names[1], H5T_IEEE_F32LE, &lr))
         goto done;
     n = 2;
-    for (int l = 0; l < m->n_layers; l++) {
-        const nn_layer_t *ly = &m->layers[l];
-        if (!has_params(ly)) continue;
-        int64_t kd[4], bd[1];
-        int kr = weight_shapes(ly, kd, bd);
-        snprintf(names[n], sizeof names[n], "rmsprop/%s_%s_kernel_velocity", m->name, ly->name);
+    nn_param_view_t t[NN_MAX_PARAM_VIEWS];
+    int n_t = nn_param_views(m, t, NN_MAX_PARAM_VIEWS);
+    for (int i = 0; i < n_t; i++, n++) {   /* "conv2d_1.kernel": rmsprop/<model>_conv2d_1_kernel_velocity */
+        char *dot = strrchr(t[i].name, '.');
+        snprintf(names[n], sizeof names[n], "rmsprop/%s_%.*s_%s_velocity", m->name, (int)(dot - t[i].name), t[i].name,
+                 dot + 1);
         ptrs[n] = names[n];
-        if (keras_h5_write_floats(g, names[n++], kr, kd, rms + ly->w_off) != 0) goto done;
-        snprintf(names[n], sizeof names[n], "rmsprop/%s_%s_bias_velocity", m->name, ly->name);
-        ptrs[n] = names[n];
-        if (keras_h5_write_floats(g, names[n++], 1, bd, rms + ly->b_off) != 0) goto done;
+        if (write_tensor(g, names[n], &t[i], rms) != 0) goto done;
     }
-    rc = keras_h5_set_attr_strings(g, "weight_names", ptrs, n);
+    rc = set_attr_strings(g, "weight_names", ptrs, n);
 done:
     free(names);
     H5Gclose(g);
@@ -541,16 +542,16 @@ static int save_open(hid_t f, const nn_model_t *m, const nn_ckpt_info_t *info, c
     hid_t mw = -1;
     const char *names[NN_MAX_LAYERS];
     CHECK_GOTO(ctext && ttext, done, "out of memory");
-    if (keras_h5_set_attr_string(f, "backend", "tensorflow") || keras_h5_set_attr_string(f, "keras_version", KERAS_VERSION_WRITTEN) ||
-        keras_h5_set_attr_string(f, "model_config", ctext) || keras_h5_set_attr_string(f, "training_config", ttext))
+    if (set_attr_string(f, "backend", "tensorflow") || set_attr_string(f, "keras_version", KERAS_VERSION_WRITTEN) ||
+        set_attr_string(f, "model_config", ctext) || set_attr_string(f, "training_config", ttext))
         goto done;
     if ((mw = make_group(f, "model_weights")) < 0) goto done;
     for (int l = 0; l < m->n_layers; l++) names[l] = m->layers[l].name;
-    if (keras_h5_set_attr_string(mw, "backend", "tensorflow") || keras_h5_set_attr_string(mw, "keras_version", KERAS_VERSION_WRITTEN) ||
-        keras_h5_set_attr_strings(mw, "layer_names", names, m->n_layers))
+    if (set_attr_string(mw, "backend", "tensorflow") || set_attr_string(mw, "keras_version", KERAS_VERSION_WRITTEN) ||
+        set_attr_strings(mw, "layer_names", names, m->n_layers))
         goto done;
     for (int l = 0; l < m->n_layers; l++)
-        if (save_layer(mw, m, &m->layers[l], params) != 0) goto done;
+        if (save_layer(mw, m, l, params) != 0) goto done;
     if (rms && save_optimizer(f, m, info, rms) != 0) goto done;
     rc = 0;
 done:

@@ -41,22 +41,6 @@ void keras_h5_quiet(void);
 /* Set err_msg() to "what: <libhdf5's innermost error description>"; returns -1. */
 int keras_h5_error(const char *what);
 
-/* A string attribute (scalar; variable or fixed length) as a malloc'd string; NULL + err_msg(). */
-char *keras_h5_attr_string(hid_t obj, const char *name);
-/* Read dataset path under loc into dst: its shape must be the ndim dims given (HDF5 converts other
- * float types to float). -1 + err_msg() naming the dataset and what differs. */
-int keras_h5_read_floats(hid_t loc, const char *path, int ndim, const int64_t *dims, float *dst);
-/* Write a float32 dataset (parent groups made as needed), or a scalar of type type from value. */
-int keras_h5_write_floats(hid_t loc, const char *path, int ndim, const int64_t *dims, const float *src);
-int keras_h5_write_scalar(hid_t loc, const char *path, hid_t type, const void *value);
-/* Attributes: a variable-length UTF-8 string, and a 1-D array of them (n may be 0). */
-int keras_h5_set_attr_string(hid_t obj, const char *name, const char *value);
-int keras_h5_set_attr_strings(hid_t obj, const char *name, const char *const *values, int n);
-
-/* The weights of m read from a legacy file's model_weights group (or a weights-only file's root):
- * layer groups in layer_names order, matched by order to m's layers with parameters, the datasets of
- * each in weight_names order (kernel, bias). params holds m->n_params floats. */
-int keras_h5_read_legacy_weights(hid_t group, const nn_model_t *m, float *params);
 /* The weights of m read from a .keras model.weights.h5 (layers/<keras_zip_layer_path>/vars/0, 1). */
 int keras_h5_read_zip_weights(hid_t file, const nn_model_t *m, float *params);
 /* Write m's weights (and optimizer state when rms) in the .keras layout into an open file. */

@@ -144,8 +144,7 @@ int nn_param_views(const nn_model_t *m, nn_param_view_t *views, int cap) {
     return n;
 }
 
-/* "conv2d_1 (conv2d, 32 filters, 3x3, relu) -> 148x148x32" */
-/* "name (type, hyperparameters) -> output shape"; with_rate 0 leaves a dropout's rate out. */
+/* "conv2d_1 (conv2d, 32 filters, 3x3, relu) -> 148x148x32"; with_rate 0 leaves a dropout's rate out. */
 static void describe(const nn_layer_t *l, int with_rate, char *buf, size_t cap) {
     char hyper[64] = "";
     switch (l->type) {
