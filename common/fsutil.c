@@ -1,4 +1,4 @@
-/* fsutil.c: mkdir -p. */
+/* fsutil.c: mkdir -p, writing a whole buffer. */
 #include "common/fsutil.h"
 
 #include <errno.h>
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/check.h"
 
@@ -23,5 +24,17 @@ int mkdir_p(const char *dir) {
     }
     struct stat st;
     CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "%s is not a directory", dir);
+    return 0;
+}
+
+int fs_write_all(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w == 0) errno = EIO;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w;
+    }
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/fsutil.h"
 #include "common/timeutil.h"
 #include "interop/keras_internal.h"
 
@@ -42,17 +43,6 @@ model_file_kind_t model_file_kind(const char *path) {
 
 /* --- the child's side ----------------------------------------------------------------------------- */
 
-static int write_all(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        p += n, len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* The reply: u32 status, then (status 0) u64 spec bytes, the spec, u64 parameter count, the floats;
  * or (status 1) u64 message bytes, the message. */
 static void child(int fd, const char *path, model_file_kind_t kind) {
@@ -60,15 +50,15 @@ static void child(int fd, const char *path, model_file_kind_t kind) {
     float *params = NULL;
     int rc = kind == MODEL_FILE_KERAS_H5 ? keras_h5_load(path, &m, &params) : keras_zip_load(path, &m, &params);
     uint32_t status = rc == 0 ? 0 : 1;
-    int bad = write_all(fd, &status, sizeof status);
+    int bad = fs_write_all(fd, &status, sizeof status);
     if (rc == 0) {
         uint64_t len = strlen(m.spec_text), count = m.n_params;
-        bad = bad || write_all(fd, &len, sizeof len) || write_all(fd, m.spec_text, len) ||
-              write_all(fd, &count, sizeof count) || write_all(fd, params, count * sizeof(float));
+        bad = bad || fs_write_all(fd, &len, sizeof len) || fs_write_all(fd, m.spec_text, len) ||
+              fs_write_all(fd, &count, sizeof count) || fs_write_all(fd, params, count * sizeof(float));
     } else {
         const char *msg = err_msg();
         uint64_t len = strlen(msg);
-        bad = bad || write_all(fd, &len, sizeof len) || write_all(fd, msg, len);
+        bad = bad || fs_write_all(fd, &len, sizeof len) || fs_write_all(fd, msg, len);
     }
     _exit(bad ? 3 : 0);   /* no atexit handlers, no stdio flush: they belong to the parent */
 }

@@ -79,16 +79,10 @@ static int usable(const tboard_t *w) {
 
 int tboard_flush(tboard_t *w) {
     TRY(usable(w));
-    size_t done = 0;
-    while (done < w->used) {
-        ssize_t n = write(w->fd, w->buf + done, w->used - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            err_set("tensorboard: writing %s: %s", w->path, n < 0 ? strerror(errno) : "nothing written");
-            fail(w);
-            return -1;
-        }
-        done += (size_t)n;
+    if (fs_write_all(w->fd, w->buf, w->used) != 0) {
+        err_set("tensorboard: writing %s: %s", w->path, strerror(errno));
+        fail(w);
+        return -1;
     }
     w->used = 0;
     return 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/fsutil.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoints hold little-endian floats: a big-endian host would need byte swapping here"
@@ -100,17 +101,6 @@ done:
     return rc;
 }
 
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w, n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Make the rename durable: fsync the directory holding path. */
 static int sync_dir(const char *path) {
     char dir[4096];
@@ -152,8 +142,8 @@ int nn_ckpt_save(const char *path, const nn_model_t *m, const nn_ckpt_info_t *in
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
     size_t bytes = m->n_params * sizeof(float);
-    int ok = write_all(fd, len8, 8) == 0 && write_all(fd, header, header_len) == 0 &&
-             write_all(fd, params, bytes) == 0 && (!rms || write_all(fd, rms, bytes) == 0);
+    int ok = fs_write_all(fd, len8, 8) == 0 && fs_write_all(fd, header, header_len) == 0 &&
+             fs_write_all(fd, params, bytes) == 0 && (!rms || fs_write_all(fd, rms, bytes) == 0);
     CHECK_GOTO(ok, done, "%s: write: %s", tmp, strerror(errno));
     CHECK_GOTO(fsync(fd) == 0, done, "%s: fsync: %s", tmp, strerror(errno));
     int closed = close(fd);
