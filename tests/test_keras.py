@@ -35,14 +35,10 @@ except ImportError as e:
     print(f"error: {e}: run the tests with the Python of `scripts/dev pydeps` (BUILD_DIR/venv)")
     sys.exit(1)
 
+import interop_lib  # noqa: E402
+from interop_lib import check  # noqa: E402
+
 PARAMS = 3453121
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    failures += not cond
 
 
 def run(cmd, timeout=600, env=None):
@@ -129,21 +125,12 @@ def compare(bin_dir, model_file, pngs, keras_probs, what):
 
 
 def gen_data(bin_dir, work):
-    data = os.path.join(work, "data")
-    rc, out = run([os.path.join(bin_dir, "gen_dataset"), "--out", data, "--train", "20", "--validation", "10",
-                   "--test", "4"])
-    if rc != 0:
-        print(out)
-        sys.exit(1)
-    return data
+    return interop_lib.gen_data(bin_dir, os.path.join(work, "data"), 20, 10, 4)
 
 
 def train_here(src, bin_dir, data, run_dir, extra=()):
     """A short run of the whole pipeline (model2: the tutorial's network with Dropout)."""
-    rc, out = run(["bash", os.path.join(src, "scripts", "pipeline"), "--data", data, "--model",
-                   os.path.join(src, "models", "model2.ini"), "--epochs", "1", "--steps-per-epoch", "2",
-                   "--augmenters", "1", "--backend", "cpu", "--run-dir", run_dir, "--no-evaluator", "--bin",
-                   bin_dir] + list(extra))
+    rc, out = interop_lib.run_pipeline(src, bin_dir, data, "model2.ini", run_dir, 1, 2, ["--no-evaluator"] + list(extra))
     if rc != 0:
         print(out)
     return rc, out
@@ -395,8 +382,8 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     {"export": case_export, "import": case_import, "errors": case_errors}[case](src, bin_dir, work)
-    print(f"{failures} failure(s)")
-    sys.exit(1 if failures else 0)
+    print(f"{interop_lib.failures} failure(s)")
+    sys.exit(1 if interop_lib.failures else 0)
 
 
 if __name__ == "__main__":

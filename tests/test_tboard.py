@@ -18,7 +18,6 @@ import csv
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -35,15 +34,10 @@ except ImportError as e:
     print(f"error: {e} with {sys.executable}: run scripts/dev pydeps (TensorFlow, Keras 3, tensorboard)")
     sys.exit(1)
 
+import interop_lib  # noqa: E402
+from interop_lib import check  # noqa: E402
+
 EPOCHS, STEPS, EVERY = 3, 4, 2   # the first run; the resumed one adds epoch 4
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    failures += not cond
-    return cond
 
 
 # (a) ------------------------------------------------------------------------------------------------
@@ -172,15 +166,10 @@ def close(tb, csv_value):
 
 def run_pipeline(root, bin_dir, work, epochs, resume=None, run="run", steps=STEPS, **env):
     env = dict(os.environ, PAWPIPE_VALIDATION_STEPS="1", PAWPIPE_TENSORBOARD_EVERY=str(EVERY), **env)
-    cmd = [os.path.join(root, "scripts", "pipeline"), "--bin", bin_dir, "--data", os.path.join(work, "data"),
-           "--model", os.path.join(root, "models", "model1.ini"), "--epochs", str(epochs), "--steps-per-epoch",
-           str(steps), "--augmenters", "1", "--backend", "cpu", "--run-dir", os.path.join(work, run)]
-    if resume:
-        cmd += ["--resume", resume]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
-    if not check(p.returncode == 0, f"scripts/pipeline {epochs} epochs{' (resumed)' if resume else ''} "
-                                    f"in {run} exits 0"):
-        print(p.stdout[-3000:], p.stderr[-3000:])
+    rc, out = interop_lib.run_pipeline(root, bin_dir, os.path.join(work, "data"), "model1.ini", os.path.join(work, run),
+                                       epochs, steps, ["--resume", resume] if resume else [], env=env, timeout=150)
+    if not check(rc == 0, f"scripts/pipeline {epochs} epochs{' (resumed)' if resume else ''} in {run} exits 0"):
+        print(out[-6000:])
         sys.exit(1)
 
 
@@ -209,8 +198,7 @@ def check_failures(root, bin_dir, work):
 
 
 def check_pipeline(root, bin_dir, work):
-    subprocess.run([os.path.join(bin_dir, "gen_dataset"), "--out", os.path.join(work, "data"), "--train", "30",
-                    "--validation", "20", "--test", "2"], check=True, capture_output=True)
+    interop_lib.gen_data(bin_dir, os.path.join(work, "data"), 30, 20, 2)
     run = os.path.join(work, "run")
     run_pipeline(root, bin_dir, work, EPOCHS)
     for name in ("train", "validation"):
@@ -308,8 +296,8 @@ def main():
         run = check_pipeline(os.path.abspath(args.root), os.path.abspath(args.bin), work)
         check_failures(os.path.abspath(args.root), os.path.abspath(args.bin), work)
         check_keras(os.path.join(run, "tensorboard"), work)
-    print(f"{failures} failure(s)")
-    return 1 if failures else 0
+    print(f"{interop_lib.failures} failure(s)")
+    return 1 if interop_lib.failures else 0
 
 
 if __name__ == "__main__":
