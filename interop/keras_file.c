@@ -96,7 +96,8 @@ static int read_reply(reader_t *r, const char *path, nn_model_t *m, float **para
     int k = read_all(r, &status, sizeof status);
     if (k == 0) k = read_all(r, &len, sizeof len);
     if (k) return k == -2 ? -2 : -3;
-    CHECK(len <= (64u << 20), "%s: a reply of %llu bytes from the reader", path, (unsigned long long)len);
+    CHECK(len <= (64u << 20), "%s: the reader announced a reply of %llu bytes, more than a model spec", path,
+          (unsigned long long)len);
     char *text = malloc(len + 1);
     CHECK(text != NULL, "out of memory");
     if ((k = read_all(r, text, len)) != 0) {
@@ -118,7 +119,8 @@ static int read_reply(reader_t *r, const char *path, nn_model_t *m, float **para
     *params = malloc(m->n_params * sizeof(float));
     if (!*params) rc = -1, err_set("out of memory");
     else if ((k = read_all(r, &count, sizeof count)) == 0 && count != m->n_params)
-        rc = -1, err_set("%s: the reader sent %llu parameters for %zu", path, (unsigned long long)count, m->n_params);
+        rc = -1, err_set("%s: the reader sent %llu parameters where the model has %zu", path, (unsigned long long)count,
+                         m->n_params);
     else if (k == 0)
         k = read_all(r, *params, count * sizeof(float));
     if (k) rc = k == -2 ? -2 : -3;
@@ -132,11 +134,11 @@ static int read_reply(reader_t *r, const char *path, nn_model_t *m, float **para
 
 static int load_keras(const char *path, model_file_kind_t kind, nn_model_t *m, float **params) {
     int fds[2];
-    CHECK(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+    CHECK(pipe2(fds, O_CLOEXEC) == 0, "%s: cannot start the process that reads it: %s", path, strerror(errno));
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        err_set("fork: %s", strerror(errno));
+        err_set("%s: cannot start the process that reads it: %s", path, strerror(errno));
         close(fds[0]);
         close(fds[1]);
         return -1;

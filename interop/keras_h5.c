@@ -109,7 +109,7 @@ static int attr_strings(hid_t obj, const char *name, char ***out, int *n) {
     int rc = -1;
     if (count == 0) rc = 0;
     else if (H5Tget_class(type) != H5T_STRING) err_set("attribute '%s' does not hold strings", name);
-    else if (count < 0 || count > MAX_NAMES) err_set("attribute '%s' holds %lld strings", name, (long long)count);
+    else if (count < 0 || count > MAX_NAMES) err_set("attribute '%s' holds %lld strings, more than a Keras file's", name, (long long)count);
     else if ((*out = calloc((size_t)count, sizeof **out)) == NULL) err_set("out of memory");
     else if ((rc = read_strings(a, type, space, count, *out, name)) == 0) *n = (int)count;
     H5Sclose(space);
